@@ -1,0 +1,36 @@
+/* Every bus name, object path, interface, error name and polkit action of zpcid.
+ * The daemon, the CLI, the hook and the tests include this header so that a
+ * name is spelled in exactly one place. */
+#pragma once
+
+#define ZPCID_DBUS_NAME            "org.zpcid1"
+#define ZPCID_DBUS_PATH            "/org/zpcid1"
+#define ZPCID_DBUS_FUNCTIONS_PATH  "/org/zpcid1/functions"
+#define ZPCID_DBUS_IFACE_MANAGER   "org.zpcid1.Manager"
+#define ZPCID_DBUS_IFACE_FUNCTION  "org.zpcid1.Function"
+#define ZPCID_DBUS_API_VERSION     1
+
+#define ZPCID_DBUS_ERROR_PREFIX         "org.zpcid1.Error."
+#define ZPCID_DBUS_ERROR_NOT_FOUND      ZPCID_DBUS_ERROR_PREFIX "NotFound"
+#define ZPCID_DBUS_ERROR_INVALID_ARG    ZPCID_DBUS_ERROR_PREFIX "InvalidArgument"
+#define ZPCID_DBUS_ERROR_BUSY           ZPCID_DBUS_ERROR_PREFIX "Busy"
+#define ZPCID_DBUS_ERROR_NOT_READY      ZPCID_DBUS_ERROR_PREFIX "NotReady"
+#define ZPCID_DBUS_ERROR_CONFLICT       ZPCID_DBUS_ERROR_PREFIX "Conflict"
+#define ZPCID_DBUS_ERROR_NOT_AUTHORIZED ZPCID_DBUS_ERROR_PREFIX "NotAuthorized"
+#define ZPCID_DBUS_ERROR_FAILED         ZPCID_DBUS_ERROR_PREFIX "Failed"
+#define ZPCID_DBUS_ERROR_UNSUPPORTED    ZPCID_DBUS_ERROR_PREFIX "Unsupported"
+
+#define ZPCID_POLKIT_ACTION_BIND           "org.zpcid1.bind"
+#define ZPCID_POLKIT_ACTION_UNBIND         "org.zpcid1.unbind"
+#define ZPCID_POLKIT_ACTION_MANAGE_DOMAINS "org.zpcid1.manage-domains"
+
+/* Namespace of zpcid's element inside a libvirt domain's <metadata>. */
+#define ZPCID_LIBVIRT_METADATA_NS     "https://zpcid.org/xmlns/libvirt/1"
+#define ZPCID_LIBVIRT_METADATA_PREFIX "zpcid"
+
+/* Environment variable that points every kernel path at a fixture tree. */
+#define ZPCID_ENV_HOST_ROOT "ZPCID_HOST_ROOT"
+
+#define ZPCID_DEFAULT_CONFIG_FILE "/etc/zpcid/zpcid.conf"
+#define ZPCID_DEFAULT_STATE_DIR   "/var/lib/zpcid"
+#define ZPCID_DEFAULT_LIBVIRT_URI "qemu:///system"
