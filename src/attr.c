@@ -14,13 +14,24 @@ content_length(const char *data, gsize len)
     return len;
 }
 
+/* Shows at most 40 bytes of what the file holds, every byte visible (NULs included). */
 static char *
 printable_excerpt(const char *data, gsize len)
 {
-    g_autofree char *cut = g_strndup(data, MIN(len, 40));
-    g_autofree char *valid = g_utf8_make_valid(cut, -1);
-    g_autofree char *escaped = g_strescape(valid, NULL);
-    return len > 40 ? g_strconcat(escaped, "…", NULL) : g_steal_pointer(&escaped);
+    GString *s = g_string_new(NULL);
+
+    for (gsize i = 0; i < MIN(len, 40); i++) {
+        guchar c = (guchar)data[i];
+        if (c == '\n')
+            g_string_append(s, "\\n");
+        else if (c >= 0x20 && c < 0x7f && c != '\\')
+            g_string_append_c(s, (char)c);
+        else
+            g_string_append_printf(s, "\\x%02x", c);
+    }
+    if (len > 40)
+        g_string_append(s, "…");
+    return g_string_free(s, FALSE);
 }
 
 typedef enum {
@@ -66,15 +77,16 @@ zpcid_attr_parse_hex(const char *path, const char *data, gsize len, guint max_di
     gsize n = content_length(data, len);
     guint64 v = 0;
 
-    if (n < 3 || n - 2 > max_digits || data[0] != '0' || data[1] != 'x')
+    if (n < 3 || data[0] != '0' || data[1] != 'x')
         return malformed(path, data, len, EXPECT_HEX, error);
     for (gsize i = 2; i < n; i++) {
         int d = g_ascii_xdigit_value(data[i]);
         if (d < 0)
             return malformed(path, data, len, EXPECT_HEX, error);
-        v = v * 16 + (guint64)d;
+        if (i - 2 < 16)
+            v = v * 16 + (guint64)d;
     }
-    if (v > max)
+    if (n - 2 > max_digits || v > max)
         return malformed(path, data, len, EXPECT_RANGE, error);
     *value = v;
     return TRUE;

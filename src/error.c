@@ -14,8 +14,6 @@ static const GDBusErrorEntry zpcid_dbus_error_entries[] = {
     {ZPCID_ERROR_CONFLICT, ZPCID_DBUS_ERROR_CONFLICT},
     {ZPCID_ERROR_NOT_AUTHORIZED, ZPCID_DBUS_ERROR_NOT_AUTHORIZED},
     {ZPCID_ERROR_UNSUPPORTED, ZPCID_DBUS_ERROR_UNSUPPORTED},
-    /* A malformed kernel file is the daemon's failure, not the caller's. */
-    {ZPCID_ERROR_MALFORMED, ZPCID_DBUS_ERROR_FAILED},
 };
 
 GQuark
@@ -55,6 +53,10 @@ zpcid_error_code_from_errno(int err_no)
 const char *
 zpcid_error_dbus_name(ZpcidError code)
 {
+    /* A malformed kernel file is the daemon's failure, not the caller's; GDBus allows one
+     * code per name, so this mapping lives here and in zpcid_error_to_dbus(). */
+    if (code == ZPCID_ERROR_MALFORMED)
+        return ZPCID_DBUS_ERROR_FAILED;
     for (gsize i = 0; i < G_N_ELEMENTS(zpcid_dbus_error_entries); i++) {
         if (zpcid_dbus_error_entries[i].error_code == (gint)code)
             return zpcid_dbus_error_entries[i].dbus_error_name;
