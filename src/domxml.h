@@ -97,7 +97,9 @@ void zpcid_domxml_result_free(ZpcidDomxmlResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ZpcidDomxmlResult, zpcid_domxml_result_free)
 
 /* Hostdev fragments. With @domain_xml (may be NULL), ids are checked against and chosen
- * around the devices of that domain, and the metadata includes its existing record. */
+ * around the devices of that domain, and the metadata includes its existing record: pass the
+ * definition the attach will change (live XML for LIVE, inactive XML for CONFIG; for both,
+ * call once per definition and keep the ids only if they agree). */
 ZpcidDomxmlResult *zpcid_domxml_build_hostdevs(const ZpcidDomxmlRequest *request,
                                                const char *domain_xml, GError **error);
 
@@ -109,6 +111,11 @@ ZpcidDomxmlResult *zpcid_domxml_merge(const ZpcidDomxmlRequest *request, const c
 /* A new minimal s390x domain carrying the hostdevs and the metadata record. */
 ZpcidDomxmlResult *zpcid_domxml_new_domain(const ZpcidDomxmlRequest *request,
                                            const ZpcidDomxmlDomainParams *params, GError **error);
+
+/* @metadata (zpcid's element, as in ZpcidDomxmlResult.metadata) without its namespace, as
+ * virDomainSetMetadata() wants it: libvirt puts the element into the namespace it is given and
+ * refuses one that declares it already. */
+char *zpcid_domxml_metadata_for_libvirt(const char *metadata, GError **error);
 
 /* A device of the domain whose PCI address carries a <zpci> element. */
 typedef struct {
@@ -155,7 +162,8 @@ typedef enum {
     ZPCID_DOMXML_SCHEMA_VALID,
     /* libvirt's schemas are not installed: nothing was checked (error set, NOT_FOUND). */
     ZPCID_DOMXML_SCHEMA_NOT_INSTALLED,
-    /* The document does not match (error set, INVALID_ARGUMENT, libxml2's messages). */
+    /* The document does not match (error set, INVALID_ARGUMENT, libxml2's messages), or the
+     * schema could not be loaded (FAILED). */
     ZPCID_DOMXML_SCHEMA_INVALID,
 } ZpcidDomxmlSchemaResult;
 

@@ -24,6 +24,33 @@
 #define ZPCID_POLKIT_ACTION_UNBIND         "org.zpcid1.unbind"
 #define ZPCID_POLKIT_ACTION_MANAGE_DOMAINS "org.zpcid1.manage-domains"
 
+/* Details of every polkit check, for admin rules (several functions: comma-separated). */
+#define ZPCID_POLKIT_DETAIL_FID          "fid"          /* "0x00001822" */
+#define ZPCID_POLKIT_DETAIL_UID          "uid"          /* "0x0001", "" when unknown */
+#define ZPCID_POLKIT_DETAIL_ADDRESS      "address"      /* "0001:00:00.0", "" in standby */
+#define ZPCID_POLKIT_DETAIL_PCI_ID       "pci-id"       /* "15b3:1016" (vendor:device) */
+#define ZPCID_POLKIT_DETAIL_DOMAIN       "domain"       /* libvirt domain of domain actions */
+#define ZPCID_POLKIT_DETAIL_ALLOW_GUARDS "allow-guards" /* guards overridden, e.g. "net" */
+
+/* Keys of the a{sv} options of the D-Bus methods. */
+#define ZPCID_OPTION_NO_USER_INTERACTION "auth.no_user_interaction" /* b, every method */
+#define ZPCID_OPTION_DRY_RUN             "dry-run"                  /* b, Bind/Unbind */
+#define ZPCID_OPTION_PERSISTENT          "persistent"               /* b, Bind/Unbind */
+#define ZPCID_OPTION_TIMEOUT             "timeout"                  /* u ms, Bind/Unbind */
+#define ZPCID_OPTION_ALLOW_GUARDS        "allow-guards"             /* as, Bind/Unbind */
+#define ZPCID_OPTION_POLICY              "policy"                   /* s, domain XML */
+#define ZPCID_OPTION_IDS                 "ids"                      /* a(uu), domain XML */
+#define ZPCID_OPTION_INTERPRETATION      "interpretation"           /* s, domain XML */
+#define ZPCID_OPTION_MANAGED             "managed"                  /* b, domain XML */
+#define ZPCID_OPTION_MERGE               "merge"                    /* s, GetDomainXml */
+#define ZPCID_OPTION_DOMAIN              "domain"                   /* s, GetDomainXml */
+#define ZPCID_OPTION_NEW_DOMAIN          "new-domain"               /* s, GetDomainXml */
+#define ZPCID_OPTION_LIVE                "live"                     /* b, Attach/Detach */
+#define ZPCID_OPTION_CONFIG              "config"                   /* b, Attach/Detach */
+
+/* The client's override of the bus address (tests, private buses). */
+#define ZPCID_ENV_BUS_ADDRESS "ZPCID_BUS_ADDRESS"
+
 /* Namespace of zpcid's element inside a libvirt domain's <metadata>. */
 #define ZPCID_LIBVIRT_METADATA_NS     "https://zpcid.org/xmlns/libvirt/1"
 #define ZPCID_LIBVIRT_METADATA_PREFIX "zpcid"
