@@ -82,13 +82,19 @@ variant_to_node(GVariant *v)
 }
 
 static char *
-node_to_string(JsonNode *node)
+node_to_string_full(JsonNode *node, gboolean pretty)
 {
     g_autoptr(JsonGenerator) gen = json_generator_new();
 
-    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_pretty(gen, pretty);
     json_generator_set_root(gen, node);
     return json_generator_to_data(gen, NULL);
+}
+
+static char *
+node_to_string(JsonNode *node)
+{
+    return node_to_string_full(node, TRUE);
 }
 
 char *
@@ -96,6 +102,27 @@ cli_variant_to_json(GVariant *value)
 {
     g_autoptr(JsonNode) node = variant_to_node(value);
     return node_to_string(node);
+}
+
+char *
+cli_variant_to_json_compact(GVariant *value)
+{
+    g_autoptr(JsonNode) node = variant_to_node(value);
+    return node_to_string_full(node, FALSE);
+}
+
+char *
+cli_format_value(GVariant *value)
+{
+    if (g_variant_is_of_type(value, G_VARIANT_TYPE_INT64)) {
+        gint64 x = g_variant_get_int64(value);
+        return x < 0 ? g_strdup(_("unknown")) : g_strdup_printf("0x%" G_GINT64_MODIFIER "x", x);
+    }
+    if (g_variant_is_of_type(value, G_VARIANT_TYPE_UINT32))
+        return g_strdup_printf("0x%08x", g_variant_get_uint32(value));
+    if (g_variant_is_of_type(value, G_VARIANT_TYPE_STRING))
+        return g_strdup_printf("“%s”", g_variant_get_string(value, NULL));
+    return g_variant_print(value, FALSE);
 }
 
 static void

@@ -7,6 +7,10 @@ G_BEGIN_DECLS
 
 /* JSON of @value: vardicts become objects with snake_case keys, x = -1 becomes null. */
 char *cli_variant_to_json(GVariant *value);
+/* The same on one line (for streams of events). */
+char *cli_variant_to_json_compact(GVariant *value);
+/* A property value for people: numbers in hex, strings quoted, -1 as "unknown". */
+char *cli_format_value(GVariant *value);
 
 /* Check result (sa(sssss)) as text or JSON. */
 void cli_print_report(GVariant *report, gboolean json);

@@ -137,4 +137,7 @@ zpcid_function_object_update(ZpcidFunctionObject *self, GVariant *properties)
     g_object_thaw_notify(G_OBJECT(self));
     g_clear_pointer(&self->cache, g_variant_unref);
     self->cache = g_variant_ref_sink(g_variant_builder_end(&cache));
+    /* In serialized form the cache is one block instead of a tree of ~100 small GVariants:
+     * half the daemon's memory at 4096 functions. */
+    (void)g_variant_get_data(self->cache);
 }

@@ -44,7 +44,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Config, config_clear)
 static gboolean
 config_load(Config *config, const char *path, gboolean explicit, GError **error)
 {
-    static const char *const known[] = {"libvirt-uri", "state-dir", "load-vfio", "max-workers",
+    static const char *const known[] = {"libvirt-uri", "state-dir", "load-vfio-pci", "max-workers",
                                         "reapply-persistent", NULL};
     g_autoptr(GKeyFile) file = g_key_file_new();
     g_autoptr(GError) local_error = NULL;
@@ -81,7 +81,7 @@ config_load(Config *config, const char *path, gboolean explicit, GError **error)
             return FALSE;                                                                          \
         }                                                                                          \
     } while (0)
-    READ_BOOL("load-vfio", load_vfio);
+    READ_BOOL("load-vfio-pci", load_vfio);
     READ_BOOL("reapply-persistent", reapply_persistent);
 #undef READ_BOOL
     if (g_key_file_has_key(file, "zpcid", "max-workers", NULL)) {

@@ -167,7 +167,7 @@ function_list(GPtrArray *functions)
 }
 
 static const char *
-function_path(ZpcidService *self, guint32 fid, char **buf)
+function_path(guint32 fid, char **buf)
 {
     *buf = g_strdup_printf(ZPCID_DBUS_FUNCTIONS_PATH "/%08x", fid);
     return *buf;
@@ -310,7 +310,7 @@ handle_resolve_function(ZpcidDBusManager *manager, GDBusMethodInvocation *invoca
         return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
     zpcid_dbus_manager_complete_resolve_function(manager, invocation,
-                                                 function_path(self, (guint32)f->fid, &path));
+                                                 function_path((guint32)f->fid, &path));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -353,8 +353,7 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
     for (guint i = 0; i < call->fids->len; i++) {
         g_autofree char *path = NULL;
         g_variant_builder_add(&paths, "o",
-                              function_path(call->service, g_array_index(call->fids, guint32, i),
-                                            &path));
+                              function_path(g_array_index(call->fids, guint32, i), &path));
     }
     g_dbus_method_invocation_return_value(call->invocation,
                                           g_variant_new("(ao)", &paths));
@@ -431,10 +430,12 @@ handle_bind_specs(GDBusMethodInvocation *invocation, const char *const *specs, G
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) functions = NULL;
+    ZpcidBindOptions bind_options = ZPCID_BIND_OPTIONS_INIT;
     gboolean interactive;
 
     /* Options before specs: a typo in an option is the clearer error. */
     if (!check_options(invocation, options, NULL, &interactive, &error) ||
+        !zpcid_bind_options_from_variant(options, &bind_options, &error) ||
         (functions = resolve_specs(self, specs, &error)) == NULL) {
         return_error(invocation, error);
         return G_DBUS_METHOD_INVOCATION_HANDLED;

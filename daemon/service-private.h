@@ -29,6 +29,8 @@ struct _ZpcidService {
     ZpcidAuth *auth;
     ZpcidUeventSource *uevents;
     GCancellable *cancellable;
+    /* Only while the persistent bindings are being applied. */
+    GCancellable *reapply_cancellable;
 
     GDBusConnection *connection;
     GDBusObjectManagerServer *object_manager;

@@ -34,6 +34,7 @@ zpcid_service_finalize(GObject *object)
     g_clear_pointer(&self->report, zpcid_report_free);
     g_clear_pointer(&self->host, zpcid_host_unref);
     g_clear_object(&self->cancellable);
+    g_clear_object(&self->reapply_cancellable);
     g_free(self->host_root);
     g_free(self->state_dir);
     g_free(self->libvirt_uri);
@@ -131,13 +132,21 @@ update_count(ZpcidService *self)
     zpcid_dbus_manager_set_function_count(self->manager, g_hash_table_size(self->objects));
 }
 
+static void on_function_removed(ZpcidInventory *inventory, ZpcidFunction *function,
+                                ZpcidService *self);
+
 static void
 on_function_added(ZpcidInventory *inventory, ZpcidFunction *function, ZpcidService *self)
 {
     guint32 fid = (guint32)function->fid;
-    ZpcidFunctionObject *object = zpcid_function_object_new(fid);
+    ZpcidFunctionObject *object;
     g_autoptr(ZpcidDBusObjectSkeleton) skeleton = NULL;
 
+    /* The inventory reports a known FID as changed, never twice as added; if it ever did,
+     * the old object must leave the bus before its path is reused. */
+    if (g_hash_table_contains(self->objects, GUINT_TO_POINTER(fid)))
+        on_function_removed(inventory, function, self);
+    object = zpcid_function_object_new(fid);
     zpcid_service_methods_init_function(self, object);
     g_hash_table_replace(self->objects, GUINT_TO_POINTER(fid), object);
     /* Properties first: InterfacesAdded carries them. */
@@ -350,9 +359,13 @@ zpcid_service_export(ZpcidService *self, GDBusConnection *connection, GError **e
 static void
 on_reapplied(GObject *source, GAsyncResult *result, gpointer user_data)
 {
+    g_autoptr(ZpcidService) self = user_data;
     g_autoptr(GError) error = NULL;
     g_autoptr(ZpcidBindReport) report = zpcid_binder_reapply_persistent_finish(
         ZPCID_BINDER(source), result, &error);
+
+    /* Done: nothing left to cancel at shutdown. */
+    g_clear_object(&self->reapply_cancellable);
 
     if (report == NULL) {
         if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -372,9 +385,11 @@ on_reapplied(GObject *source, GAsyncResult *result, gpointer user_data)
 void
 zpcid_service_start(ZpcidService *self)
 {
-    if (self->options.reapply_persistent && self->options.allow_changes)
-        zpcid_binder_reapply_persistent_async(self->binder, self->cancellable, on_reapplied,
-                                              NULL);
+    if (self->options.reapply_persistent && self->options.allow_changes) {
+        self->reapply_cancellable = g_cancellable_new();
+        zpcid_binder_reapply_persistent_async(self->binder, self->reapply_cancellable,
+                                              on_reapplied, g_object_ref(self));
+    }
 }
 
 void
@@ -382,6 +397,8 @@ zpcid_service_stop(ZpcidService *self)
 {
     if (self->cancellable != NULL)
         g_cancellable_cancel(self->cancellable);
+    if (self->reapply_cancellable != NULL)
+        g_cancellable_cancel(self->reapply_cancellable);
     g_clear_pointer(&self->uevents, zpcid_uevent_source_free);
     if (self->connection == NULL)
         return;

@@ -11,8 +11,9 @@ ZPCID_BUILD_PACKAGES=(
 ZPCID_TEST_PACKAGES=(
     "${ZPCID_BUILD_PACKAGES[@]}"
     libxml2-utils libvirt-clients libvirt0 libvirt-daemon libvirt-daemon-driver-qemu
-    qemu-system-misc qemu-user-static gcc-s390x-linux-gnu mmdebstrap xz-utils cpio
+    qemu-system-misc qemu-user-static gcc-s390x-linux-gnu mmdebstrap xz-utils cpio kmod
     python3-dbusmock python3-gi valgrind clang
+    libglib2.0-bin
 )
 
 # Installs whichever of the named packages are missing (apt-get update only when needed).

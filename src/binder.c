@@ -688,8 +688,10 @@ device_vanished(Job *job)
     g_autoptr(GError) error = NULL;
     gint64 fid, uid;
 
+    /* read_identity() takes a missing function_id for an old kernel (fid unknown); in a
+     * directory that had one, it means the directory is gone. */
     if (zpcid_function_read_identity(job->dev, &fid, &uid, &error))
-        return FALSE;
+        return fid == ZPCID_UNKNOWN;
     return zpcid_error_is_not_found(error) ||
            g_error_matches(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND);
 }
@@ -841,6 +843,14 @@ static void
 set_driver_mismatch(Job *job, const char *step, const char *file, const char *want,
                     const char *got, GError **error)
 {
+    /* A missing driver link may mean a missing device. */
+    if (got == NULL && device_vanished(job)) {
+        job->vanished = TRUE;
+        g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND,
+                    _("Function %s disappeared during the step “%s” (“%s”)."), job->label, step,
+                    file);
+        return;
+    }
     if (want == NULL)
         g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_FAILED,
                     _("Function %s: after the step “%s” (“%s”) it is still bound to “%s”."),
@@ -2070,7 +2080,8 @@ typedef struct {
     ZpcidBinder *binder;
     GTask *task;
     GArray *items; /* ReapplyItem */
-    guint timer;
+    GSource *timer; /* in the binder's context, not necessarily the global default */
+    GSource *cancel_source;
     ZpcidBindReport *report;
 } Reapply;
 
@@ -2140,7 +2151,7 @@ reapply_timer(gpointer data)
 {
     Reapply *r = data;
 
-    r->timer = 0;
+    g_clear_pointer(&r->timer, g_source_unref);
     reapply_tick(r);
     return G_SOURCE_REMOVE;
 }
@@ -2204,30 +2215,41 @@ reapply_tick(Reapply *r)
     }
     if (!busy) {
         GTask *task = r->task;
-        if (r->timer != 0)
-            g_source_remove(r->timer);
-        r->timer = 0;
+        if (r->timer != NULL) {
+            g_source_destroy(r->timer);
+            g_clear_pointer(&r->timer, g_source_unref);
+        }
+        if (r->cancel_source != NULL) {
+            g_source_destroy(r->cancel_source);
+            g_clear_pointer(&r->cancel_source, g_source_unref);
+        }
         g_task_return_pointer(task, g_steal_pointer(&r->report),
                               (GDestroyNotify)zpcid_bind_report_free);
         g_object_unref(task);
         return;
     }
-    if (next != G_MAXINT64 && r->timer == 0) {
+    if (next != G_MAXINT64 && r->timer == NULL) {
         gint64 delay_ms = MAX((next - now) / G_TIME_SPAN_MILLISECOND, 1);
-        r->timer = g_timeout_add((guint)MIN(delay_ms, G_MAXUINT), reapply_timer, r);
+        r->timer = g_timeout_source_new((guint)MIN(delay_ms, G_MAXUINT));
+        g_source_set_callback(r->timer, reapply_timer, r, NULL);
+        g_source_attach(r->timer, r->binder->context);
     }
 }
 
-static void
+/* A GCancellableSource in the binder's context, so that cancelling from any thread ends
+ * the waits for retries there. */
+static gboolean
 reapply_cancelled(GCancellable *cancellable, gpointer data)
 {
-    /* Retries waiting for their timer end now; running binds finish on their own. */
     Reapply *r = data;
-    if (r->timer != 0) {
-        g_source_remove(r->timer);
-        r->timer = 0;
-        g_idle_add(reapply_timer, r);
+
+    if (r->timer != NULL) {
+        g_source_destroy(r->timer);
+        g_clear_pointer(&r->timer, g_source_unref);
     }
+    g_clear_pointer(&r->cancel_source, g_source_unref);
+    reapply_tick(r);
+    return G_SOURCE_REMOVE;
 }
 
 void
@@ -2239,6 +2261,8 @@ zpcid_binder_reapply_persistent_async(ZpcidBinder *self, GCancellable *cancellab
     Reapply *r = g_new0(Reapply, 1);
 
     g_task_set_source_tag(task, zpcid_binder_reapply_persistent_async);
+    /* Cancelling only stops the retries: the report of what was done is still wanted. */
+    g_task_set_check_cancellable(task, FALSE);
     r->binder = g_object_ref(self);
     r->task = task;
     r->report = report_new();
@@ -2254,8 +2278,12 @@ zpcid_binder_reapply_persistent_async(ZpcidBinder *self, GCancellable *cancellab
     }
     /* The task owns r; r keeps a reference on the task until it returns. */
     g_task_set_task_data(task, r, (GDestroyNotify)reapply_free);
-    if (cancellable != NULL)
-        g_cancellable_connect(cancellable, G_CALLBACK(reapply_cancelled), r, NULL);
+    if (cancellable != NULL) {
+        r->cancel_source = g_cancellable_source_new(cancellable);
+        g_source_set_callback(r->cancel_source, (GSourceFunc)(GCallback)reapply_cancelled, r,
+                              NULL);
+        g_source_attach(r->cancel_source, self->context);
+    }
     reapply_tick(r);
 }
 

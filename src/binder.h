@@ -171,14 +171,16 @@ gboolean zpcid_binder_recover(ZpcidBinder *self, GError **error);
  * background: a function that fails (or is not there yet) is tried again after 1, 2, 4, ...
  * up to 64 seconds, at most 8 times, then left alone with a warning. Completes (callback
  * may be NULL) when everything is applied or given up; the report lists what was bound
- * and warnings for what was not. Cancel @cancellable to stop retrying. */
+ * and warnings for what was not. Cancel @cancellable to stop retrying: the task then
+ * completes (without a cancellation error) once running binds are done. */
 void zpcid_binder_reapply_persistent_async(ZpcidBinder *self, GCancellable *cancellable,
                                            GAsyncReadyCallback callback, gpointer user_data);
 ZpcidBindReport *zpcid_binder_reapply_persistent_finish(ZpcidBinder *self,
                                                         GAsyncResult *result, GError **error);
 
 /* The driver the function had when zpcid moved it to vfio-pci (and will give it back to),
- * or NULL if zpcid did not move it. Valid until the next change of that function. */
+ * or NULL if zpcid did not move it or it had no driver then. Valid until the next change
+ * of that function. */
 const char *zpcid_binder_get_host_driver(ZpcidBinder *self, guint32 fid);
 gboolean zpcid_binder_is_persistent(ZpcidBinder *self, guint32 fid);
 /* TRUE while a transaction (or a stuck step) holds the function. */

@@ -45,6 +45,12 @@ zpcid_guard_check_identity(ZpcidDir *device, guint32 fid, gint64 uid, const char
                                    label, device->path, error->message);
         return FALSE;
     }
+    if (got_fid == ZPCID_UNKNOWN) {
+        *message = g_strdup_printf(_("Function %s: “%s” has no readable function_id; the "
+                                     "device is gone or not a zPCI function."),
+                                   label, device->path);
+        return FALSE;
+    }
     if (got_fid != (gint64)fid) {
         *message = g_strdup_printf(_("Function %s: the device “%s” now has the FID "
                                      "0x%08" G_GINT64_MODIFIER "x; the PCI address was reused."),

@@ -743,16 +743,17 @@ zpcid_journal_settle(ZpcidJournal *j, const char *txn_id, guint32 fid, GError **
     return ok;
 }
 
-static void
+static gboolean
 remove_binding_locked(ZpcidJournal *j, guint32 fid)
 {
     for (guint i = 0; i < j->bindings->len; i++) {
         ZpcidJournalBinding *b = g_ptr_array_index(j->bindings, i);
         if (b->fid == fid) {
             g_ptr_array_remove_index(j->bindings, i);
-            return;
+            return TRUE;
         }
     }
+    return FALSE;
 }
 
 static gint
@@ -770,11 +771,20 @@ zpcid_journal_commit(ZpcidJournal *j, const char *txn_id, GPtrArray *set,
     guint ti;
     gboolean ok;
 
+    gboolean changed = set != NULL && set->len > 0;
+
     g_mutex_lock(&j->lock);
-    if (txn_id != NULL && find_txn(j, txn_id, &ti) != NULL)
+    if (txn_id != NULL && find_txn(j, txn_id, &ti) != NULL) {
         g_ptr_array_remove_index(j->txns, ti);
+        changed = TRUE;
+    }
     for (guint i = 0; i < n_remove; i++)
-        remove_binding_locked(j, remove_fids[i]);
+        changed |= remove_binding_locked(j, remove_fids[i]);
+    /* Nothing to forget (a release of functions zpcid never bound): no write at all. */
+    if (!changed) {
+        g_mutex_unlock(&j->lock);
+        return TRUE;
+    }
     for (guint i = 0; set != NULL && i < set->len; i++) {
         ZpcidJournalBinding *b = g_ptr_array_index(set, i);
         remove_binding_locked(j, b->fid);

@@ -1,7 +1,9 @@
 #include "binder-test-util.h"
 
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char **
 bt_clean_environ(void)
@@ -94,6 +96,75 @@ list_dir(const char *path)
     return names;
 }
 
+static gboolean
+is_address(const char *name)
+{
+    return g_ascii_isxdigit(name[0]) && strchr(name, ':') != NULL;
+}
+
+static void
+reset_link(const char *path, const char *tmpl_path)
+{
+    g_autofree char *target = g_file_read_link(tmpl_path, NULL);
+
+    g_unlink(path);
+    if (target != NULL)
+        g_assert_cmpint(symlink(target, path), ==, 0);
+}
+
+void
+bt_reset_tree(const char *root, const char *tmpl)
+{
+    g_autofree char *devices = g_build_filename(tmpl, "sys/bus/pci/devices", NULL);
+    g_autofree char *drivers = g_build_filename(tmpl, "sys/bus/pci/drivers", NULL);
+    g_autoptr(GPtrArray) addrs = list_dir(devices);
+    g_autoptr(GPtrArray) drvs = list_dir(drivers);
+    g_autofree char *faults = g_build_filename(root, "fixture", "faults", NULL);
+
+    bt_assert_not_live(root);
+    g_unlink(faults);
+    for (guint i = 0; i < addrs->len; i++) {
+        const char *addr = g_ptr_array_index(addrs, i);
+        g_autofree char *t_dev = g_build_filename(devices, addr, NULL);
+        g_autofree char *dev_link = g_build_filename(root, "sys/bus/pci/devices", addr, NULL);
+        g_autofree char *real = realpath(dev_link, NULL);
+        g_autofree char *t_ov = g_build_filename(t_dev, "driver_override", NULL);
+        g_autofree char *ov = NULL;
+        g_autofree char *t_drv = g_build_filename(t_dev, "driver", NULL);
+        g_autofree char *drv = NULL;
+        g_autofree char *data = NULL;
+
+        g_assert_nonnull(real);
+        ov = g_build_filename(real, "driver_override", NULL);
+        drv = g_build_filename(real, "driver", NULL);
+        /* Replaced, not written: a write to driver_override is the simulated kernel's. */
+        g_assert_true(g_file_get_contents(t_ov, &data, NULL, NULL));
+        g_assert_true(g_file_set_contents_full(ov, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, NULL));
+        reset_link(drv, t_drv);
+    }
+    for (guint i = 0; i < drvs->len; i++) {
+        const char *d = g_ptr_array_index(drvs, i);
+        g_autofree char *dir = g_build_filename(root, "sys/bus/pci/drivers", d, NULL);
+        g_autofree char *t_dir = g_build_filename(drivers, d, NULL);
+        g_autoptr(GPtrArray) now = list_dir(dir);
+        g_autoptr(GPtrArray) want = list_dir(t_dir);
+
+        for (guint k = 0; k < now->len; k++) {
+            const char *e = g_ptr_array_index(now, k);
+            g_autofree char *path = g_build_filename(dir, e, NULL);
+            if (is_address(e))
+                g_unlink(path);
+        }
+        for (guint k = 0; k < want->len; k++) {
+            const char *e = g_ptr_array_index(want, k);
+            g_autofree char *path = g_build_filename(dir, e, NULL);
+            g_autofree char *t_path = g_build_filename(t_dir, e, NULL);
+            if (is_address(e))
+                reset_link(path, t_path);
+        }
+    }
+}
+
 static gint
 cmp_str(gconstpointer a, gconstpointer b)
 {
@@ -136,7 +207,7 @@ bt_snapshot(const char *root)
             g_autofree char *epath = g_build_filename(dpath, e, NULL);
             g_autofree char *target = NULL;
 
-            if (!g_ascii_isxdigit(e[0]) || strchr(e, ':') == NULL)
+            if (!is_address(e))
                 continue;
             target = g_file_read_link(epath, NULL);
             g_string_append_printf(s, "drivers/%s/%s -> %s\n", drv, e, target ? target : "?");
@@ -145,7 +216,7 @@ bt_snapshot(const char *root)
     return g_string_free(s, FALSE);
 }
 
-/* The fault file lists one fault per line: "<op> <address> <action> [argument]". */
+/* tests/simkernel reads fixture/faults: "<address|*> <op> <effect> [<argument>]" per line. */
 static void
 fault_add(const char *root, const char *line)
 {
@@ -168,34 +239,35 @@ bt_fault_clear(const char *root)
 void
 bt_fault_errno(const char *root, const char *op, const char *address, int err_no)
 {
-    g_autofree char *line = g_strdup_printf("%s %s errno %d", op, address, err_no);
+    g_autofree char *line = g_strdup_printf("%s %s errno %d", address, op, err_no);
     fault_add(root, line);
 }
 
 void
 bt_fault_delay(const char *root, const char *op, const char *address, guint ms)
 {
-    g_autofree char *line = g_strdup_printf("%s %s delay %u", op, address, ms);
+    g_autofree char *line = g_strdup_printf("%s %s delay %u", address, op, ms);
     fault_add(root, line);
 }
 
 void
 bt_fault_probe_nothing(const char *root, const char *address)
 {
-    g_autofree char *line = g_strdup_printf("probe %s nothing", address);
+    g_autofree char *line = g_strdup_printf("%s probe nothing", address);
     fault_add(root, line);
 }
 
 void
 bt_fault_probe_wrong(const char *root, const char *address, const char *driver)
 {
-    g_autofree char *line = g_strdup_printf("probe %s wrong %s", address, driver);
+    g_autofree char *line = g_strdup_printf("%s probe wrong %s", address, driver);
     fault_add(root, line);
 }
 
 void
-bt_fault_vanish(const char *root, const char *op, const char *address)
+bt_fault_vanish(const char *root, const char *op, const char *address, gboolean after)
 {
-    g_autofree char *line = g_strdup_printf("%s %s vanish", op, address);
+    g_autofree char *line = g_strdup_printf("%s %s %s", address, op,
+                                            after ? "vanish-after" : "vanish");
     fault_add(root, line);
 }

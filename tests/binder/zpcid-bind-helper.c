@@ -18,20 +18,33 @@
 #include "journal.h"
 
 static guint crash_at;
-static guint points;
+static gint points;
+/* Kernel writes are atomic for a killed process; the simulated kernel's several file
+ * operations are not. Writes hold this for reading and the kill takes it for writing, so
+ * that no other worker is inside one when the process dies. */
+static GRWLock kernel_lock;
 
 static void
 point(void)
 {
-    points++;
-    if (crash_at != 0 && points == crash_at)
+    gint n = g_atomic_int_add(&points, 1) + 1;
+
+    if (crash_at != 0 && (guint)n == crash_at) {
+        g_rw_lock_writer_lock(&kernel_lock);
         raise(SIGKILL);
+    }
 }
 
 static void
 on_step(guint32 fid, const char *step, gboolean after, gpointer data)
 {
-    point();
+    if (!after) {
+        point();
+        g_rw_lock_reader_lock(&kernel_lock);
+    } else {
+        g_rw_lock_reader_unlock(&kernel_lock);
+        point();
+    }
 }
 
 static void
@@ -119,13 +132,13 @@ main(int argc, char **argv)
         zpcid_bind_report_free(w.report);
         if (w.error != NULL) {
             g_printerr("%s\n", w.error->message);
-            g_print("points=%u\n", points);
+            g_print("points=%d\n", g_atomic_int_get(&points));
             g_error_free(w.error);
             return 1;
         }
     } else {
         return 2;
     }
-    g_print("points=%u\n", points);
+    g_print("points=%d\n", g_atomic_int_get(&points));
     return 0;
 }

@@ -7,7 +7,8 @@
 #   --stream  also writes OUTDIR as gzip'd tar in base64 to stdout between the lines
 #             ZPCID-CAPTURE-BEGIN and ZPCID-CAPTURE-END (read back by run-vm.sh --capture)
 #
-# Not copied: binary or large attributes (config, resource*, rom, vpd), power/, msi_irqs/.
+# Not copied: binary or large attributes (config, resource*, rom, vpd), I/O counters (stat,
+# inflight), uevent, modalias, power/, msi_irqs/.
 # Write-only attributes (bind, unbind, remove, ...) become empty files; device nodes under /dev
 # become empty files; modules.dep keeps only the lines of the zPCI/vfio/kvm/virtio modules.
 set -eu
@@ -31,6 +32,7 @@ copy_entry() {
 	elif [ -f "$src" ]; then
 		case ${src##*/} in
 		config | rom | vpd | resource | resource[0-9]* | uevent | modalias) return 0 ;;
+		stat | inflight) return 0 ;; # I/O counters: differ on every run
 		esac
 		mode=$(stat -c %a "$src")
 		case $mode in

@@ -37,6 +37,8 @@ KINDS = {
     'unc': (0x00, 0x1014, 0x062b, 0x1014, 0x062b, 0xff0000, None),
 }
 
+PFGID = {'roce': 0x0a, 'roce-pf': 0x0c, 'roce-vf': 0x0c, 'nvme': 0x0b, 'ism': 0x05, 'unc': 0x01}
+
 UTIL_TEXT = {
     'roce': 'ROCE EXPRESS2 25GBE',
     'roce-pf': 'NETWORK EXPRESS PF',
@@ -93,8 +95,7 @@ FORBIDDEN_ROOTS = ('/sys', '/proc', '/dev', '/etc')
 class Function:
     __slots__ = ('pos', 'kind', 'state', 'extra', 'fid', 'fh', 'uid', 'domain', 'devfn',
                  'pchid', 'pfgid', 'vfn', 'port', 'pfip', 'group', 'driver', 'native',
-                 'override', 'pf', 'vfs', 'netdev', 'disk', 'virtio', 'standby', 'addr',
-                 'fidparm')
+                 'override', 'pf', 'vfs', 'netdev', 'disk', 'virtio', 'addr', 'fidparm')
 
     def __init__(self, **kw):
         for name in self.__slots__:
@@ -188,7 +189,7 @@ def plan(args, rng):
     head = HEAD[:max(0, n - pf_total)]
     for kind, state, extra in head:
         specs.append((kind, state, extra, None))
-    for p in range(args.pf_with_vfs):
+    for _ in range(args.pf_with_vfs):
         specs.append(('roce-pf', 'native', 'up', None))
         for v in range(vfs_per_pf):
             state = ('native', 'unbound', 'vfio')[v % 3]
@@ -202,27 +203,27 @@ def plan(args, rng):
             state = 'unbound'
         specs.append((kind, state, None, None))
 
+    fixed = len(head) + pf_total
     fid = rng.randrange(0x10, 0x400) << 4
     uid = 0
     pchids = {k: rng.sample(range(0x100, 0x800), 8) for k in KINDS}
     funcs = []
     next_domain = 0
-    domain_of_pf = {}
     nvme = virtio = 0
     for pos, (kind, state, extra, pf_pos) in enumerate(specs):
         if state == 'vfio' and not vfio:
             state = 'unbound'
-        uid += 1 if pos < len(HEAD) or rng.random() < 0.7 else rng.randrange(2, 4)
+        # Gaps only in the seeded tail, so the head and the PFs keep fixed addresses.
+        uid += 1 if pos < fixed or rng.random() < 0.7 else rng.randrange(2, 4)
         if uid > 0xffff:
             raise SystemExit('mkhost: too many functions for 16-bit UIDs')
         fid += 1 if rng.random() < 0.8 else rng.randrange(2, 16)
         pft, vendor, device, sv, sd, cls, native = KINDS[kind]
         f = Function(pos=pos, kind=kind, state=state, extra=extra, fid=fid, uid=uid,
                      fh=0x80000000 | ((pos + 1) & 0xffff),
-                     pchid=rng.choice(pchids[kind]) if kind not in ('virtio-net', 'virtio-blk') else 0,
-                     pfgid={'roce': 0x0a, 'roce-pf': 0x0c, 'roce-vf': 0x0c, 'nvme': 0x0b,
-                            'ism': 0x05, 'unc': 0x01}.get(kind, 0x00),
-                     vfn=0, port=0, native=native, vfs=[], standby=False,
+                     pchid=0 if kind.startswith('virtio') else rng.choice(pchids[kind]),
+                     pfgid=PFGID.get(kind, 0x00),
+                     vfn=0, port=0, native=native, vfs=[],
                      pfip=[rng.randrange(0x100) for _ in range(4)],
                      fidparm=0)
         if kind == 'roce':
@@ -251,7 +252,6 @@ def plan(args, rng):
             else:
                 f.domain = next_domain
                 next_domain += 1
-            domain_of_pf[pos] = f.domain
         f.addr = '%04x:00:%02x.%d' % (f.domain, f.devfn >> 3, f.devfn & 7)
         f.group = pos
         f.driver = {'native': native, 'unbound': None, 'vfio': 'vfio-pci'}[state]
