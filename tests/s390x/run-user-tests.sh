@@ -71,5 +71,5 @@ for t in "${tests[@]}"; do
 		echo "#   $line"
 	done <<<"$out"
 done
-echo "$((n - failed)) passed, $failed failed"
+echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
