@@ -281,6 +281,8 @@ start_mock(Env *env)
     g_autoptr(GError) error = NULL;
 
     g_subprocess_launcher_setenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS", env->bus_address, TRUE);
+    /* The mock logs every call on stdout, which is the test's TAP stream: keep it on stderr. */
+    g_subprocess_launcher_take_stdout_fd(launcher, dup(STDERR_FILENO));
     env->mock = g_subprocess_launcher_spawnv(launcher, argv, &error);
     g_assert_no_error(error);
     wait_for_name(env, "org.freedesktop.PolicyKit1", TRUE);
