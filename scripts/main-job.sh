@@ -76,6 +76,6 @@ zpcid_pid=""
 sed 's/^/   zpcid log: /' "$tmp/zpcid.log"
 
 if [ "${1:-}" = "--s390x" ]; then
-    zpcid_install_packages qemu-system-misc qemu-user-static gcc-s390x-linux-gnu mmdebstrap xz-utils cpio
+    zpcid_install_packages qemu-system-misc qemu-user-static gcc-s390x-linux-gnu mmdebstrap xz-utils cpio kmod
     meson test -C "$build" --suite s390x --print-errorlogs
 fi
