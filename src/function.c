@@ -283,6 +283,14 @@ zpcid_function_read_identity(ZpcidDir *device, gint64 *fid, gint64 *uid, GError 
                             g_ptr_array_index(f->errors, 0));
         return FALSE;
     }
+    /* Every zPCI function has a function_id; without one the directory is gone (or never
+     * was a zPCI function), which callers must not mistake for a FID. */
+    if (f->fid == ZPCID_UNKNOWN) {
+        g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND,
+                    _("The device “%s” has no function_id: it is gone or not a zPCI function."),
+                    device->path);
+        return FALSE;
+    }
     *fid = f->fid;
     *uid = f->uid;
     return TRUE;

@@ -71,7 +71,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ZpcidFunction, zpcid_function_unref)
  * unreadable attributes are unknown and explained in ->errors. Holders (netdevs, blockdevs)
  * are filled by the inventory, which scans the classes once for all functions. */
 ZpcidFunction *zpcid_function_load(ZpcidHost *host, const char *address, GError **error);
-/* Reads the identity attributes only (fid, uid) through an already open device dir. */
+/* Reads the identity attributes only (fid, uid) through an already open device dir;
+ * NOT_FOUND when the directory has no function_id (device gone). uid may be unknown. */
 gboolean zpcid_function_read_identity(ZpcidDir *device, gint64 *fid, gint64 *uid,
                                       GError **error);
 ZpcidFunction *zpcid_function_new_standby(guint32 fid);
