@@ -37,7 +37,7 @@ sysroot_pkgs=(libc6-dev libglib2.0-dev libjson-glib-dev libxml2-dev libvirt-dev
 	libpolkit-gobject-1-dev libsystemd-dev)
 # Modules loaded in the guest; their dependencies (from modules.dep) come along.
 guest_modules=(vfio vfio_iommu_type1 vfio_pci_core vfio_pci irqbypass kvm
-	virtio_net virtio_blk virtio_rng)
+	virtio_net virtio_blk virtio_rng ext4 crc32c_generic)
 
 # One build at a time per cache directory
 exec 9>"$cache/.lock"
@@ -270,8 +270,9 @@ modpaths=$(awk -v want=" ${guest_modules[*]} " '
 
 fingerprint=$(
 	{
-		echo initramfs-v1 "$krel"
+		echo initramfs-v2 "$krel"
 		cat "$cache/rootfs.stamp"
+		sha256sum "$srcdir/xml/org.zpcid1.conf"
 		echo "$modpaths"
 		find "$here/guest" "$here/capture-sysfs.sh" -type f -printf '%P %s %T@\n' | sort
 		for f in "${built[@]}"; do
@@ -325,10 +326,15 @@ done
 install -m 0755 "$here/guest/init" "$stage/init"
 [ -e "$stage/bin/sh" ] || ln -s busybox "$stage/bin/sh"
 mkdir -p "$stage/zpcid-test/scenarios"
-install -m 0644 "$here"/guest/*.sh "$stage/zpcid-test/"
+install -m 0644 "$here"/guest/*.sh "$here/guest/system-bus.conf" "$stage/zpcid-test/"
 install -m 0644 "$here"/guest/scenarios/*.sh "$stage/zpcid-test/scenarios/"
 install -m 0755 "$here/capture-sysfs.sh" "$stage/zpcid-test/capture-sysfs.sh"
 install -m 0755 "$here/guest/modprobe" "$stage/usr/local/bin/modprobe"
+# dbus-daemon and zpcid look up users: root is the only one (the extracted root has no passwd)
+[ -e "$stage/etc/passwd" ] || echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
+[ -e "$stage/etc/group" ] || echo "root:x:0:" >"$stage/etc/group"
+# zpcid's system bus policy, which the guest's private system bus includes (guest/lib.sh)
+install -D -m 0644 "$srcdir/xml/org.zpcid1.conf" "$stage/etc/dbus-1/system.d/org.zpcid1.conf"
 
 (cd "$stage" && find . -print0 | LC_ALL=C sort -z |
 	cpio --quiet --null -o -H newc -R 0:0) | gzip -1 >"$cache/initrd.img.tmp"

@@ -24,7 +24,7 @@ zt_result() {
 		echo "not ok $_zt_n - $2${3:+ # $3}"
 	fi
 }
-zt_diag() { echo "# $*"; }
+zt_diag() { echo "$*" | sed 's/^/# /'; }
 zt_ok() { zt_result ok "$1"; }
 # zt_fail DESCRIPTION [DIAGNOSTIC...]
 zt_fail() {
@@ -101,6 +101,13 @@ zt_driver() {
 	else
 		echo none
 	fi
+}
+# zt_class_dev ADDR net|block: the first network interface or disk of a virtio function
+zt_class_dev() {
+	for _zt_n in "$ZT_SYS/bus/pci/devices/$1"/virtio*/"$2"/*; do
+		[ -e "$_zt_n" ] && basename "$_zt_n" && return 0
+	done
+	return 1
 }
 zt_iommu_group() { basename "$(readlink "$ZT_SYS/bus/pci/devices/$1/iommu_group")"; }
 
@@ -187,3 +194,114 @@ zt_unbind() {
 zt_modprobe() { /usr/local/bin/modprobe "$@"; }
 
 zt_module_loaded() { [ -e "$ZT_SYS/module/$(echo "$1" | tr - _)/initstate" ]; }
+
+# --- zpcidctl JSON (json-glib's pretty printing: one member per line) ---------------------------
+
+# zt_json_top KEY < FILE: value of a top-level member of an object, as printed ("none" quoted)
+zt_json_top() {
+	awk -v k="\"$1\"" '$1 == k && $2 == ":" && /^  "/ { v = $0; sub(/^[^:]*: /, "", v); sub(/,$/, "", v); print v; exit }'
+}
+
+# zt_json_check ID < FILE: status of the check ID in a "check --json" report
+zt_json_check() {
+	awk -v id="$1" '
+		/^ *"id" : / { cur = $0; sub(/^ *"id" : "/, "", cur); sub(/".*/, "", cur) }
+		/^ *"status" : / && cur == id { s = $0; sub(/^ *"status" : "/, "", s); sub(/".*/, "", s); print s; exit }'
+}
+
+# zt_json_failed < FILE: ids of the failing checks of a "check --json" report, one line
+zt_json_failed() {
+	awk '
+		/^ *"id" : / { cur = $0; sub(/^ *"id" : "/, "", cur); sub(/".*/, "", cur) }
+		/^ *"status" : "fail"/ { printf "%s%s", sep, cur; sep = " " }
+		END { print "" }'
+}
+
+# zt_json_functions < FILE: "list --json" (or bind/unbind --json) as one line per function:
+# fid(decimal) address uid(decimal) state driver slot_power
+zt_json_functions() {
+	awk '
+		function val(line) { sub(/^ *"[^"]*" : /, "", line); sub(/,$/, "", line); gsub(/"/, "", line); return line }
+		/^    "fid" : / { fid = val($0) }
+		/^    "address" : / { addr = val($0) }
+		/^    "uid" : / { uid = val($0) }
+		/^    "state" : / { state = val($0) }
+		/^    "driver" : / { drv = val($0); if (drv == "") drv = "-" }
+		/^    "slot_power" : / { sp = val($0) }
+		/^  }/ { print fid, addr, uid, state, drv, sp; fid = addr = uid = state = drv = sp = "" }'
+}
+
+# zt_json_error < FILE: the D-Bus error name of a zpcidctl --json error ("" when none)
+zt_json_error() {
+	awk '/^    "name" : / { v = $0; sub(/^ *"name" : "/, "", v); sub(/".*/, "", v); print v; exit }'
+}
+
+# --- zpcid on a private system bus ---------------------------------------------------------------
+# dbus-daemon runs with guest/system-bus.conf (Debian's system bus policy plus
+# /etc/dbus-1/system.d/org.zpcid1.conf); zpcid serves it with --system, so it may change the live
+# host "/" of this VM. zpcidctl finds it through $ZPCID_BUS_ADDRESS.
+
+ZT_RUN=/run/zpcid-test
+ZT_BUS=unix:path=$ZT_RUN/system_bus_socket
+ZT_ZPCID_STATE=$ZT_RUN/state
+DBUS_SYSTEM_BUS_ADDRESS=$ZT_BUS
+ZPCID_BUS_ADDRESS=$ZT_BUS
+export DBUS_SYSTEM_BUS_ADDRESS ZPCID_BUS_ADDRESS
+
+# zt_running PID: the process exists and is no zombie
+zt_running() {
+	[ -r "/proc/$1/stat" ] || return 1
+	_zt_st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$_zt_st" ] && [ "$_zt_st" != Z ]
+}
+# zt_pid_alive PIDFILE
+zt_pid_alive() { [ -f "$1" ] && zt_running "$(cat "$1")"; }
+
+zt_bus_start() {
+	zt_pid_alive "$ZT_RUN/bus.pid" && return 0
+	mkdir -p "$ZT_RUN"
+	rm -f "$ZT_RUN/system_bus_socket"
+	dbus-daemon --config-file="$ZT_DIR/system-bus.conf" --nofork --nopidfile \
+		</dev/null >>"$ZT_RUN/bus.log" 2>&1 &
+	echo $! >"$ZT_RUN/bus.pid"
+	zt_wait 20 test -S "$ZT_RUN/system_bus_socket"
+}
+
+# zpcidctl with a time limit, so that a hung daemon fails the scenario instead of the whole run
+zt_ctl() { timeout 60 zpcidctl "$@"; }
+
+# True when org.zpcid1 answers (a ServiceUnknown error comes back at once otherwise).
+zt_zpcid_up() { timeout 20 zpcidctl list >/dev/null 2>&1; }
+
+# zt_zpcid_start [ZPCID-OPTION...]: the bus and zpcid, unless zpcid runs already
+zt_zpcid_start() {
+	zt_pid_alive "$ZT_RUN/zpcid.pid" && return 0
+	zt_bus_start || return 1
+	mkdir -p "$ZT_ZPCID_STATE"
+	zpcid --system --state-dir "$ZT_ZPCID_STATE" --libvirt-uri test:///default "$@" \
+		</dev/null >>"$ZT_RUN/zpcid.log" 2>&1 &
+	echo $! >"$ZT_RUN/zpcid.pid"
+	_zt_left=600
+	until zt_zpcid_up; do
+		zt_pid_alive "$ZT_RUN/zpcid.pid" || return 1
+		[ "$_zt_left" -gt 0 ] || return 1
+		_zt_left=$((_zt_left - 1))
+		usleep 100000
+	done
+}
+
+_zt_gone() { ! zt_running "$1"; }
+
+# zt_zpcid_stop [SIGNAL]: stop zpcid (default TERM) and wait until it is gone
+zt_zpcid_stop() {
+	zt_pid_alive "$ZT_RUN/zpcid.pid" || return 0
+	_zt_pid=$(cat "$ZT_RUN/zpcid.pid")
+	kill "-${1:-TERM}" "$_zt_pid"
+	# a child of this shell is reaped here; otherwise init reaps it
+	wait "$_zt_pid" 2>/dev/null || true
+	zt_wait 20 _zt_gone "$_zt_pid" || return 1
+	rm -f "$ZT_RUN/zpcid.pid"
+}
+
+# The last lines of zpcid's log, as TAP diagnostics
+zt_zpcid_log() { tail -n "${1:-10}" "$ZT_RUN/zpcid.log" 2>/dev/null | sed 's/^/zpcid: /'; }
