@@ -403,6 +403,9 @@ check_facilities(Facts *f)
     }
 }
 
+/* KVM matters to the interpretation verdict: kvm registers the zPCI hook that vfio-pci's zdev
+ * code calls when a guest opens the function. Binding to vfio-pci itself works without it
+ * (user-space drivers, or KVM loaded later), so these checks do not block passthrough. */
 static void
 check_kvm(Facts *f)
 {
@@ -411,14 +414,14 @@ check_kvm(Facts *f)
     gboolean dev_kvm = zpcid_host_exists(f->host, "dev/kvm");
 
     if (!f->s390x) {
-        add_check(f, "sie", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
+        add_check(f, "sie", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("SIE exists on s390x hosts only."));
     } else if (sie) {
-        add_check(f, "sie", ZPCID_CHECK_PASS, ZPCID_AFFECTS_BOTH, NULL,
+        add_check(f, "sie", ZPCID_CHECK_PASS, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("The CPU offers SIE, so this host can run KVM guests."));
         set_detail(f, _("/proc/cpuinfo lists the feature “sie”."));
     } else {
-        add_check(f, "sie", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
+        add_check(f, "sie", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_INTERPRETATION,
                   _("Run on an LPAR, or enable nested virtualization on the KVM host (kvm "
                     "module parameter nested=1 and the sief2 CPU feature)."),
                   _("The CPU does not offer SIE, so this host cannot run KVM guests."));
@@ -426,11 +429,11 @@ check_kvm(Facts *f)
     }
 
     if (kvm_loaded) {
-        add_check(f, "kvm-module", ZPCID_CHECK_PASS, ZPCID_AFFECTS_BOTH, NULL,
+        add_check(f, "kvm-module", ZPCID_CHECK_PASS, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("The kvm module is loaded and has registered the zPCI KVM hook."));
         set_detail(f, _("/sys/module/kvm exists."));
     } else {
-        add_check(f, "kvm-module", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
+        add_check(f, "kvm-module", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_INTERPRETATION,
                   _("Load it with “modprobe kvm”; if that fails with “No such device”, the CPU "
                     "lacks SIE."),
                   _("The kvm module is not loaded, so vfio-pci has no zPCI KVM hook to call."));
@@ -438,10 +441,10 @@ check_kvm(Facts *f)
     }
 
     if (dev_kvm) {
-        add_check(f, "dev-kvm", ZPCID_CHECK_PASS, ZPCID_AFFECTS_BOTH, NULL,
+        add_check(f, "dev-kvm", ZPCID_CHECK_PASS, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("The device /dev/kvm exists."));
     } else {
-        add_check(f, "dev-kvm", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
+        add_check(f, "dev-kvm", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_INTERPRETATION,
                   _("Load the kvm module; it creates /dev/kvm."),
                   _("The device /dev/kvm does not exist."));
     }

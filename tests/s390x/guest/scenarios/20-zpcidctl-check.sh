@@ -1,16 +1,17 @@
 # shellcheck shell=sh
 # zpcidctl --host-root / check --json on the live guest, before and after the vfio modules are
-# loaded. Without SIE (TCG) there is no KVM, so neither verdict can be reached; what loading vfio
-# must change is that every vfio check passes and only the KVM/SIE family of checks still fails.
+# loaded. Without SIE (TCG) there is no KVM: the passthrough verdict holds (vfio-pci binding
+# works; before loading, the vfio checks only warn, since zpcid or libvirt load the modules),
+# the interpretation verdict fails because of KVM, and loading vfio makes every vfio check pass.
 # Runs before 30-vfio-sysfs-bind, which loads vfio.
 zt_require_bin zpcidctl || return 0
 
 # zt_check_report WHEN FILE STATUS: common expectations of one report
 check_report() {
-	zt_is "check $1: exit status 1 (not ready)" "$3" 1
-	zt_is "check $1: verdict none, no passthrough, no interpretation" \
+	zt_is "check $1: exit status 1 (interpretation not ready)" "$3" 1
+	zt_is "check $1: verdict passthrough, no interpretation" \
 		"$(zt_json_top verdict <"$2") $(zt_json_top passthrough <"$2") $(zt_json_top interpretation <"$2")" \
-		'"none" false false'
+		'"passthrough" true false'
 	zt_is "check $1: architecture, zpci facility, functions, IOMMU groups pass" \
 		"$(for c in architecture zpci-facility functions iommu-groups uid-checking config-vfio-pci; do
 			zt_json_check "$c" <"$2"
@@ -26,9 +27,8 @@ before=$ZT_STATE/check-before.json
 rc=0
 zpcidctl --host-root / check --json >"$before" 2>"$ZT_STATE/check-before.err" || rc=$?
 check_report "before vfio" "$before" "$rc"
-zt_is "check before vfio: vfio-modules and dev-vfio do not pass" \
-	"$(zt_json_check vfio-modules <"$before" | grep -cx pass) $(zt_json_check dev-vfio <"$before" | grep -cx pass)" \
-	"0 0"
+zt_is "check before vfio: vfio-modules and dev-vfio warn (loadable, not loaded)" \
+	"$(zt_json_check vfio-modules <"$before") $(zt_json_check dev-vfio <"$before")" "warn warn"
 
 for m in vfio vfio_iommu_type1 vfio_pci; do
 	zt_modprobe "$m" || zt_fail "modprobe $m"
@@ -46,4 +46,4 @@ zt_is "check after vfio: only the KVM/SIE checks fail" "$(zt_json_failed <"$afte
 	"hypervisor sie kvm-module dev-kvm kvm-cap-zpci-op"
 rc=0
 zpcidctl --host-root / check --verdict passthrough >/dev/null 2>&1 || rc=$?
-zt_is "check --verdict passthrough: exit status 1 without KVM" "$rc" 1
+zt_is "check --verdict passthrough: exit status 0 (passthrough ready)" "$rc" 0
