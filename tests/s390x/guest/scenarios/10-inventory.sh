@@ -2,6 +2,9 @@
 # The zPCI functions the guest kernel shows match what QEMU was told (zpcid.fn on the command
 # line): count, kinds, explicit UID/FID, automatic ones unique, slot names, attribute formats.
 
+zt_diag "guest kernel $(uname -r) on $(uname -m)"
+zt_is "the guest runs Debian's 6.12 s390x kernel" "$(uname -m) $(uname -r | cut -d. -f1-2)" "s390x 6.12"
+
 expected=$(zt_expected)
 funcs=$(zt_functions)
 zt_is "number of PCI functions" "$(echo "$funcs" | grep -c .)" "$(echo "$expected" | grep -c .)"
