@@ -349,6 +349,32 @@ zpcid_function_load(ZpcidHost *host, const char *address, GError **error)
     return g_steal_pointer(&f);
 }
 
+gint
+zpcid_slot_read_power(ZpcidHost *host, guint32 fid, GError **error)
+{
+    g_autofree char *rel = g_strdup_printf("sys/bus/pci/slots/%08x/power", fid);
+    g_autofree char *path = zpcid_host_display_path(host, rel);
+    gsize len;
+    g_autofree char *data = zpcid_host_read(host, rel, ZPCID_ATTR_MAX_SIZE, &len, error);
+    gboolean on;
+
+    if (data == NULL || !zpcid_attr_parse_bool(path, data, len, &on, error))
+        return -1;
+    return on ? 1 : 0;
+}
+
+char *
+zpcid_sysfs_link_owner(const char *target)
+{
+    g_auto(GStrv) parts = g_strsplit(target, "/", -1);
+
+    for (guint i = g_strv_length(parts); i > 0; i--) {
+        if (zpcid_pci_address_is_valid(parts[i - 1]))
+            return g_strdup(parts[i - 1]);
+    }
+    return NULL;
+}
+
 ZpcidFunctionState
 zpcid_function_get_state(const ZpcidFunction *f)
 {

@@ -77,6 +77,13 @@ gboolean zpcid_function_read_identity(ZpcidDir *device, gint64 *fid, gint64 *uid
                                       GError **error);
 ZpcidFunction *zpcid_function_new_standby(guint32 fid);
 
+/* Power of the zPCI slot named by @fid (sys/bus/pci/slots/%08x/power): 1 configured,
+ * 0 standby, -1 with @error set (G_IO_ERROR_NOT_FOUND when there is no such slot). */
+gint zpcid_slot_read_power(ZpcidHost *host, guint32 fid, GError **error);
+/* The PCI function a class device (net, block) sits on: the last PCI address in the target
+ * of its sysfs link, or NULL. */
+char *zpcid_sysfs_link_owner(const char *target);
+
 ZpcidFunctionState zpcid_function_get_state(const ZpcidFunction *function);
 const char *zpcid_function_state_to_string(ZpcidFunctionState state);
 /* "/org/zpcid1/functions/00000011"-style id: the FID as 8 lower-case hex digits. */

@@ -70,15 +70,14 @@ zpcid_guard_check_identity(ZpcidDir *device, guint32 fid, gint64 uid, const char
 gboolean
 zpcid_guard_check_standby(ZpcidHost *host, guint32 fid, const char *label, char **message)
 {
-    g_autofree char *rel = g_strdup_printf("sys/bus/pci/slots/%08x/power", fid);
-    g_autofree char *path = zpcid_host_display_path(host, rel);
-    gsize len;
-    g_autofree char *data = zpcid_host_read(host, rel, ZPCID_ATTR_MAX_SIZE, &len, NULL);
-    gboolean on;
+    g_autofree char *rel = NULL;
+    g_autofree char *path = NULL;
 
     /* No slot (a VF) or an unreadable one: the device directory decides elsewhere. */
-    if (data == NULL || !zpcid_attr_parse_bool(path, data, len, &on, NULL) || on)
+    if (zpcid_slot_read_power(host, fid, NULL) != 0)
         return TRUE;
+    rel = g_strdup_printf("sys/bus/pci/slots/%08x/power", fid);
+    path = zpcid_host_display_path(host, rel);
     *message = g_strdup_printf(_("Function %s is in standby (“%s” is 0): configure it first."),
                                label, path);
     return FALSE;
@@ -112,19 +111,6 @@ check_sriov(ZpcidDir *device, const char *label, GPtrArray *hits)
                             label, n, path));
 }
 
-/* The PCI function a class device sits on is the last PCI address in its sysfs path. */
-static gboolean
-link_owned_by(const char *target, const char *address)
-{
-    g_auto(GStrv) parts = g_strsplit(target, "/", -1);
-
-    for (guint i = g_strv_length(parts); i > 0; i--) {
-        if (zpcid_pci_address_is_valid(parts[i - 1]))
-            return g_str_equal(parts[i - 1], address);
-    }
-    return FALSE;
-}
-
 /* Names in the class directory @class_rel whose device sits on @address. */
 static GPtrArray *
 class_devices_of(ZpcidHost *host, const char *class_rel, const char *address)
@@ -137,7 +123,9 @@ class_devices_of(ZpcidHost *host, const char *class_rel, const char *address)
         const char *name = g_ptr_array_index(names, i);
         g_autofree char *target = zpcid_dir_read_link(dir, name, NULL);
 
-        if (target != NULL && link_owned_by(target, address))
+        g_autofree char *owner = target != NULL ? zpcid_sysfs_link_owner(target) : NULL;
+
+        if (g_strcmp0(owner, address) == 0)
             g_ptr_array_add(out, g_strdup(name));
     }
     return out;

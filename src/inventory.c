@@ -85,20 +85,6 @@ holders_clear(Holders *h)
     g_clear_pointer(&h->blockdevs, g_hash_table_unref);
 }
 
-/* The PCI function a class device sits on is the last PCI address in its path. */
-static char *
-owner_address(const char *target)
-{
-    g_auto(GStrv) parts = g_strsplit(target, "/", -1);
-    guint n = g_strv_length(parts);
-
-    for (guint i = n; i > 0; i--) {
-        if (zpcid_pci_address_is_valid(parts[i - 1]))
-            return g_strdup(parts[i - 1]);
-    }
-    return NULL;
-}
-
 static void
 scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const char *only_address,
            GHashTable *into)
@@ -130,7 +116,7 @@ scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const ch
             if (g_hash_table_contains(known, parent))
                 continue;
         }
-        address = owner_address(target);
+        address = zpcid_sysfs_link_owner(target);
         if (address == NULL || (only_address != NULL && !g_str_equal(address, only_address)))
             continue;
         list = g_hash_table_lookup(into, address);
@@ -162,28 +148,16 @@ copy_names(GPtrArray *to, GPtrArray *from)
         g_ptr_array_add(to, g_strdup(g_ptr_array_index(from, i)));
 }
 
-/* Reads sys/bus/pci/slots/<fid>/power; -1 when the slot does not exist. */
+/* Slot power, or -1 when there is no slot; unreadable slots are noted in @errors. */
 static gint
 read_slot_power(ZpcidHost *host, guint32 fid, GPtrArray *errors)
 {
-    g_autofree char *rel = g_strdup_printf("sys/bus/pci/slots/%08x/power", fid);
-    g_autofree char *path = zpcid_host_display_path(host, rel);
     g_autoptr(GError) error = NULL;
-    gsize len;
-    g_autofree char *data = zpcid_host_read(host, rel, ZPCID_ATTR_MAX_SIZE, &len, &error);
-    gboolean on;
+    gint power = zpcid_slot_read_power(host, fid, &error);
 
-    if (data == NULL) {
-        if (!zpcid_error_is_not_found(error) && errors != NULL)
-            g_ptr_array_add(errors, g_strdup(error->message));
-        return -1;
-    }
-    if (!zpcid_attr_parse_bool(path, data, len, &on, &error)) {
-        if (errors != NULL)
-            g_ptr_array_add(errors, g_strdup(error->message));
-        return -1;
-    }
-    return on ? 1 : 0;
+    if (power < 0 && !zpcid_error_is_not_found(error) && errors != NULL)
+        g_ptr_array_add(errors, g_strdup(error->message));
+    return power;
 }
 
 static ZpcidFunction *
