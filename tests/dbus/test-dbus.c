@@ -749,8 +749,24 @@ run_ctl_full(Env *env, gboolean as_nobody, const char *const *args)
     g_autoptr(GError) error = NULL;
     CtlResult *r = g_new0(CtlResult, 1);
 
+    g_autofree char *ctl = g_strdup(g_getenv("ZPCIDCTL"));
+
+    /* The build tree may sit below a directory only root can enter (a 0700 temp dir): the
+     * "nobody" client runs a copy inside the test's own world-readable directory. */
+    if (as_nobody) {
+        g_autofree char *copy = g_build_filename(env->tmp, "zpcidctl", NULL);
+        if (!g_file_test(copy, G_FILE_TEST_EXISTS)) {
+            g_autoptr(GFile) src = g_file_new_for_path(ctl);
+            g_autoptr(GFile) dst = g_file_new_for_path(copy);
+            g_assert_true(g_file_copy(src, dst, G_FILE_COPY_NONE, NULL, NULL, NULL, &error));
+            g_assert_no_error(error);
+            g_assert_cmpint(g_chmod(copy, 0755), ==, 0);
+        }
+        g_free(ctl);
+        ctl = g_steal_pointer(&copy);
+    }
     g_subprocess_launcher_setenv(launcher, ZPCID_ENV_BUS_ADDRESS, env->bus_address, TRUE);
-    g_ptr_array_add(argv, (char *)g_getenv("ZPCIDCTL"));
+    g_ptr_array_add(argv, ctl);
     for (guint i = 0; args[i] != NULL; i++)
         g_ptr_array_add(argv, (char *)args[i]);
     g_ptr_array_add(argv, NULL);
