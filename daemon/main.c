@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "host.h"
 #include "notify.h"
 #include "service.h"
@@ -20,84 +21,6 @@ typedef struct {
     gboolean name_acquired;
     guint watchdog;
 } Daemon;
-
-/* ---- configuration ---- */
-
-typedef struct {
-    char *libvirt_uri;
-    char *state_dir;
-    gboolean load_vfio;
-    gint max_workers;
-    gboolean reapply_persistent;
-} Config;
-
-static void
-config_clear(Config *config)
-{
-    g_free(config->libvirt_uri);
-    g_free(config->state_dir);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Config, config_clear)
-
-/* Reads the [zpcid] group. A missing default file is no error; a missing file given with
- * --config is. Unknown keys are reported, so that a typo is noticed. */
-static gboolean
-config_load(Config *config, const char *path, gboolean explicit, GError **error)
-{
-    static const char *const known[] = {"libvirt-uri", "state-dir", "load-vfio-pci", "max-workers",
-                                        "reapply-persistent", NULL};
-    g_autoptr(GKeyFile) file = g_key_file_new();
-    g_autoptr(GError) local_error = NULL;
-    g_auto(GStrv) keys = NULL;
-
-    config->reapply_persistent = TRUE;
-    if (!g_key_file_load_from_file(file, path, G_KEY_FILE_NONE, &local_error)) {
-        if (!explicit && g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return TRUE;
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                    _("The configuration file “%s” could not be read: %s"), path,
-                    local_error->message);
-        return FALSE;
-    }
-    keys = g_key_file_get_keys(file, "zpcid", NULL, NULL);
-    for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
-        if (!g_strv_contains(known, keys[i]))
-            g_warning("The configuration file “%s” has an unknown key “%s”; it was ignored.",
-                      path, keys[i]);
-    }
-    config->libvirt_uri = g_key_file_get_string(file, "zpcid", "libvirt-uri", NULL);
-    config->state_dir = g_key_file_get_string(file, "zpcid", "state-dir", NULL);
-#define READ_BOOL(key, field)                                                                      \
-    do {                                                                                           \
-        g_autoptr(GError) e = NULL;                                                                \
-        gboolean v = g_key_file_get_boolean(file, "zpcid", key, &e);                               \
-        if (e == NULL)                                                                             \
-            config->field = v;                                                                     \
-        else if (!g_error_matches(e, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&          \
-                 !g_error_matches(e, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND)) {        \
-            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,                                  \
-                        _("The configuration file “%s” has a bad value for “%s”: %s"), path, key,  \
-                        e->message);                                                               \
-            return FALSE;                                                                          \
-        }                                                                                          \
-    } while (0)
-    READ_BOOL("load-vfio-pci", load_vfio);
-    READ_BOOL("reapply-persistent", reapply_persistent);
-#undef READ_BOOL
-    if (g_key_file_has_key(file, "zpcid", "max-workers", NULL)) {
-        g_autoptr(GError) e = NULL;
-        gint v = g_key_file_get_integer(file, "zpcid", "max-workers", &e);
-        if (e != NULL || v < 1 || v > 1024) {
-            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                        _("The configuration file “%s” has a bad value for “%s”: a number from 1 "
-                          "to 1024 is expected."),
-                        path, "max-workers");
-            return FALSE;
-        }
-        config->max_workers = v;
-    }
-    return TRUE;
-}
 
 /* ---- bus ---- */
 
@@ -229,7 +152,8 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(ZpcidService) service = NULL;
     g_autoptr(GMainLoop) loop = NULL;
-    g_auto(Config) config = {0};
+    g_auto(ZpcidConfig) config = {0};
+    g_autoptr(GPtrArray) config_warnings = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *system_address = NULL;
     g_autofree char *session_address = NULL;
     ZpcidServiceOptions options = {0};
@@ -265,11 +189,14 @@ main(int argc, char **argv)
     if (opt_verbose)
         g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
 
-    if (!config_load(&config, opt_config != NULL ? opt_config : ZPCID_DEFAULT_CONFIG_FILE,
-                     opt_config != NULL, &error)) {
+    zpcid_config_init(&config);
+    if (!zpcid_config_load(&config, opt_config != NULL ? opt_config : ZPCID_DEFAULT_CONFIG_FILE,
+                           opt_config != NULL, config_warnings, &error)) {
         g_printerr("zpcid: %s\n", error->message);
         return EXIT_FAILURE;
     }
+    for (guint i = 0; i < config_warnings->len; i++)
+        g_warning("%s", (const char *)config_warnings->pdata[i]);
 
     options.host_root = opt_host_root;
     options.libvirt_uri = opt_libvirt_uri != NULL   ? opt_libvirt_uri
@@ -285,7 +212,7 @@ main(int argc, char **argv)
     }
     options.uevent_socket = opt_uevent_socket;
     options.load_vfio = config.load_vfio;
-    options.max_workers = (guint)config.max_workers;
+    options.max_workers = config.max_workers;
     options.reapply_persistent = config.reapply_persistent;
     /* polkit judges system bus names: our callers are known to it only on the system bus, or
      * on a private bus that is also its system bus (tests). */
