@@ -8,6 +8,7 @@
 #include "cli-output.h"
 #include "cli-source.h"
 #include "error.h"
+#include "i18n.h"
 #include "zpcid-names.h"
 
 /* Exit codes (documented in zpcidctl(1)). */
@@ -465,10 +466,7 @@ main(int argc, char **argv)
     GOptionGroup *group;
     int status;
 
-    setlocale(LC_ALL, "");
-    bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
-    bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
-    textdomain(GETTEXT_PACKAGE);
+    zpcid_i18n_init();
     /* monitor prints as things happen, also into a pipe. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 

@@ -71,6 +71,9 @@ on_authority(GObject *source, GAsyncResult *result, gpointer user_data)
     /* Checks that came in meanwhile are decided now, in their order. */
     waiting = g_steal_pointer(&self->waiting);
     self->waiting = g_ptr_array_new_with_free_func(g_object_unref);
+    /* dispatch() hands each task's one reference on to the call it starts; freeing the array
+     * must not drop it too (a use-after-free found by valgrind). */
+    g_ptr_array_set_free_func(waiting, NULL);
     for (guint i = 0; i < waiting->len; i++)
         dispatch(self, g_ptr_array_index(waiting, i));
 }

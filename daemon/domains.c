@@ -10,6 +10,7 @@ struct _ZpcidDomains {
     GMutex lock; /* guards virt */
     ZpcidVirt *virt;
     GHashTable *users; /* address -> GStrv of domain names (main thread only) */
+    guint n_running; /* jobs in a worker thread whose GTask has not completed */
     gboolean refreshing;
     gboolean refresh_again;
     GPtrArray *waiting_current; /* GTask: complete when the running refresh ends */
@@ -130,6 +131,13 @@ run_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *ca
         g_task_return_pointer(task, result, job->result_free);
 }
 
+/* The task holds a reference to @self until it completes, so @self is alive here. */
+static void
+on_job_completed(GTask *task, GParamSpec *pspec, ZpcidDomains *self)
+{
+    self->n_running--;
+}
+
 void
 zpcid_domains_run_async(ZpcidDomains *self, ZpcidVirtJob job, gpointer data,
                         GDestroyNotify data_free, GDestroyNotify result_free,
@@ -145,7 +153,15 @@ zpcid_domains_run_async(ZpcidDomains *self, ZpcidVirtJob job, gpointer data,
     j->result_free = result_free;
     g_task_set_source_tag(task, zpcid_domains_run_async);
     g_task_set_task_data(task, j, (GDestroyNotify)job_free);
+    self->n_running++;
+    g_signal_connect(task, "notify::completed", G_CALLBACK(on_job_completed), self);
     g_task_run_in_thread(task, run_in_thread);
+}
+
+gboolean
+zpcid_domains_is_idle(ZpcidDomains *self)
+{
+    return self->n_running == 0;
 }
 
 gpointer

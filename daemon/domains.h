@@ -38,6 +38,8 @@ gboolean zpcid_domains_lookup(const char *address, guint32 fid, gint64 uid, char
 const char *const *zpcid_domains_get_users(ZpcidDomains *self, const char *address);
 /* Reads every domain again in the background; "users-changed" tells what changed. */
 void zpcid_domains_refresh(ZpcidDomains *self);
+/* TRUE when no libvirt job runs in a worker thread (main context). */
+gboolean zpcid_domains_is_idle(ZpcidDomains *self);
 /* The same, completing once a refresh that started after this call has been applied (also
  * when libvirt could not be read: the cache is then kept and no error is returned). */
 void zpcid_domains_refresh_async(ZpcidDomains *self, GAsyncReadyCallback callback,

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "host.h"
+#include "i18n.h"
 #include "notify.h"
 #include "service.h"
 #include "zpcid-names.h"
@@ -20,6 +21,7 @@ typedef struct {
     int exit_status;
     gboolean name_acquired;
     guint watchdog;
+    GDBusConnection *connection;
 } Daemon;
 
 /* ---- bus ---- */
@@ -49,6 +51,7 @@ on_bus_acquired(GDBusConnection *connection, const char *name, gpointer user_dat
 
     /* GDBus would _exit() the process; a clean shutdown is ours to do. */
     g_dbus_connection_set_exit_on_close(connection, FALSE);
+    g_set_object(&daemon->connection, connection);
     g_signal_connect(connection, "closed", G_CALLBACK(on_connection_closed), daemon);
     if (!zpcid_service_export(daemon->service, connection, &error)) {
         g_warning("The service could not be put on the bus: %s", error->message);
@@ -161,11 +164,9 @@ main(int argc, char **argv)
     GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
     guint owner;
     guint sigterm, sigint;
+    GDBusConnection *polkit_bus = NULL;
 
-    setlocale(LC_ALL, "");
-    bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
-    bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
-    textdomain(GETTEXT_PACKAGE);
+    zpcid_i18n_init();
 
     context = g_option_context_new(NULL);
     g_option_context_set_summary(context, _("The zPCI passthrough service."));
@@ -244,6 +245,14 @@ main(int argc, char **argv)
     daemon.exit_status = EXIT_SUCCESS;
     sigterm = g_unix_signal_add(SIGTERM, on_signal, &daemon);
     sigint = g_unix_signal_add(SIGINT, on_signal, &daemon);
+    /* polkit talks over the shared system bus connection, which GDBus makes raise(SIGTERM)
+     * when the bus goes away. Losing the bus is handled (on_connection_closed, on_name_lost):
+     * that connection must not end the process behind the shutdown's back. */
+    if (options.use_polkit) {
+        polkit_bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, NULL);
+        if (polkit_bus != NULL)
+            g_dbus_connection_set_exit_on_close(polkit_bus, FALSE);
+    }
 
     if (opt_replace)
         flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
@@ -252,10 +261,27 @@ main(int argc, char **argv)
     g_main_loop_run(loop);
 
     zpcid_notify("STOPPING=1");
-    g_bus_unown_name(owner);
+    /* The requests under way finish (the watchdog keeps running meanwhile), then the name
+     * goes, so that a successor never meets a half-finished transaction. */
+    zpcid_service_stop(service);
     g_clear_handle_id(&daemon.watchdog, g_source_remove);
+    /* The replies of the requests that just finished go out before the name does. */
+    if (daemon.connection != NULL && !g_dbus_connection_is_closed(daemon.connection))
+        g_dbus_connection_flush_sync(daemon.connection, NULL, NULL);
+    g_clear_object(&daemon.connection);
+    g_bus_unown_name(owner);
+    /* Only now: removing the last source of a signal restores its default action, and a
+     * SIGTERM during the drain must not kill a transaction half way. */
     g_source_remove(sigterm);
     g_source_remove(sigint);
-    zpcid_service_stop(service);
+    g_clear_object(&polkit_bus);
+    if (!zpcid_service_is_drained(service)) {
+        /* A worker is stuck in a kernel write: leave as a crash would, without running the
+         * libraries' exit handlers under it; the journal repairs the function at the next
+         * start. */
+        g_warning("A kernel write did not return; exiting without cleanup.");
+        fflush(NULL);
+        _exit(EXIT_FAILURE);
+    }
     return daemon.exit_status;
 }

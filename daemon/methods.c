@@ -91,10 +91,13 @@ check_options(GDBusMethodInvocation *invocation, GVariant *options, const Option
                 type = known[i].type;
         }
         if (type == NULL) {
+            g_autofree char *quoted = NULL;
+
             if (known == NULL && !g_str_has_prefix(key, "auth."))
                 continue;
+            quoted = zpcid_error_quote(key);
             g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
-                        _("The method “%s” has no option “%s”."), method, key);
+                        _("The method “%s” has no option “%s”."), method, quoted);
             return FALSE;
         }
         if (!g_variant_is_of_type(v, G_VARIANT_TYPE(type))) {
@@ -108,6 +111,35 @@ check_options(GDBusMethodInvocation *invocation, GVariant *options, const Option
             *allow_interaction = !g_variant_get_boolean(v);
     }
     return TRUE;
+}
+
+/* Names no libvirt domain can have are refused before libvirt is asked: libvirt itself
+ * refuses "/" and new lines in names, and its QEMU driver keeps files named after the domain,
+ * so a name never exceeds a file name (255 bytes). */
+#define DOMAIN_NAME_MAX 255
+
+static gboolean
+check_domain_name(const char *name, GError **error)
+{
+    g_autofree char *quoted = NULL;
+    gboolean ok = *name != '\0' && strlen(name) <= DOMAIN_NAME_MAX &&
+                  g_utf8_validate(name, -1, NULL) && strchr(name, '/') == NULL;
+
+    for (const char *p = name; ok && *p != '\0'; p++)
+        ok = !g_ascii_iscntrl(*p);
+    if (ok)
+        return TRUE;
+    if (*name == '\0') {
+        g_set_error_literal(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
+                            _("A domain name must not be empty."));
+        return FALSE;
+    }
+    quoted = zpcid_error_quote(name);
+    g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
+                _("“%s” cannot be the name of a libvirt domain: names are at most %d bytes of "
+                  "UTF-8 without “/” or control characters."),
+                quoted, DOMAIN_NAME_MAX);
+    return FALSE;
 }
 
 static const char *
@@ -332,6 +364,14 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
         g_message("%s of %s for %s failed: %s", call->unbind ? "Unbind" : "Bind", list, sender,
                   error->message);
         call_flush(call);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            /* Only the shutdown cancels (service.c): the transaction was rolled back. */
+            g_clear_error(&error);
+            g_set_error(&error, ZPCID_ERROR, ZPCID_ERROR_FAILED,
+                        _("zpcid is stopping, so the request for %s was rolled back; every "
+                          "function is as it was before."),
+                        list);
+        }
         return_error(call->invocation, error);
         return;
     }
@@ -349,11 +389,12 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
         g_dbus_method_invocation_return_value(call->invocation, NULL);
         return;
     }
+    /* The report, not the request: Unbind with an owner leaves other owners' functions out. */
     g_variant_builder_init(&paths, G_VARIANT_TYPE_OBJECT_PATH_ARRAY);
-    for (guint i = 0; i < call->fids->len; i++) {
+    for (guint i = 0; i < report->functions->len; i++) {
+        const ZpcidBindFunctionResult *r = g_ptr_array_index(report->functions, i);
         g_autofree char *path = NULL;
-        g_variant_builder_add(&paths, "o",
-                              function_path(g_array_index(call->fids, guint32, i), &path));
+        g_variant_builder_add(&paths, "o", function_path(r->fid, &path));
     }
     g_dbus_method_invocation_return_value(call->invocation,
                                           g_variant_new("(ao)", &paths));
@@ -557,7 +598,7 @@ xml_job_new(ZpcidService *self, GPtrArray *functions, GVariant *options, gboolea
         if (n != functions->len) {
             g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
                         _("The policy “explicit” needs one (uid, fid) pair per function in the "
-                          "option “ids”: %" G_GSIZE_FORMAT " given for %u functions."),
+                          "option “ids”: %zu given for %u functions."),
                         n, functions->len);
             return NULL;
         }
@@ -727,11 +768,9 @@ handle_get_domain_xml(ZpcidDBusManager *manager, GDBusMethodInvocation *invocati
                               "give at most one."));
         goto fail;
     }
-    if ((domain != NULL && *domain == '\0') || (new_domain != NULL && *new_domain == '\0')) {
-        g_set_error_literal(&error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
-                            _("A domain name must not be empty."));
+    if ((domain != NULL && !check_domain_name(domain, &error)) ||
+        (new_domain != NULL && !check_domain_name(new_domain, &error)))
         goto fail;
-    }
     functions = resolve_specs(self, specs, &error);
     if (functions == NULL)
         goto fail;
@@ -832,6 +871,8 @@ attach_job(ZpcidVirt *virt, gpointer data, GError **error)
         if (result == NULL)
             result = g_steal_pointer(&planned);
     }
+    /* Converted here only to fail before any device is attached: zpcid_virt_set_metadata()
+     * takes the record as planned and converts it itself. */
     metadata = zpcid_domxml_metadata_for_libvirt(result->metadata, error);
     if (metadata == NULL)
         return NULL;
@@ -841,7 +882,7 @@ attach_job(ZpcidVirt *virt, gpointer data, GError **error)
             break;
     }
     if (attached == result->hostdevs->len &&
-        zpcid_virt_set_metadata(virt, job->domain, metadata, affect, error)) {
+        zpcid_virt_set_metadata(virt, job->domain, result->metadata, affect, error)) {
         log_warnings(result->warnings);
         return g_steal_pointer(&result);
     }
@@ -969,11 +1010,8 @@ handle_domain_change(GDBusMethodInvocation *invocation, const char *domain,
     if (!check_options(invocation, options, attach ? attach_options : detach_options,
                        &interactive, &error))
         goto fail;
-    if (*domain == '\0') {
-        g_set_error_literal(&error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
-                            _("A domain name must not be empty."));
+    if (!check_domain_name(domain, &error))
         goto fail;
-    }
     functions = resolve_specs(self, specs, &error);
     if (functions == NULL)
         goto fail;

@@ -30,8 +30,10 @@ zpcid_notify(const char *state)
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return FALSE;
+    /* Never wait for the service manager: a queue it does not drain must not stop the main
+     * loop, which would stop serving the bus. A dropped WATCHDOG=1 is resent soon. */
     do {
-        sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len);
+        sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr, addr_len);
     } while (sent < 0 && errno == EINTR);
     close(fd);
     return sent >= 0;

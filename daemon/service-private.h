@@ -39,6 +39,8 @@ struct _ZpcidService {
 
     ZpcidReport *report;
     guint readiness_idle;
+    gboolean stopped; /* zpcid_service_stop() ran */
+    gboolean drained; /* ... and no worker thread was left running */
 };
 
 /* Connects the handle-* signals of the Manager skeleton. */

@@ -1,11 +1,16 @@
 #include "service-private.h"
 
 #include <glib/gi18n-lib.h>
+#include <malloc.h>
 #include <sys/utsname.h>
 
 #include "error.h"
 #include "variant.h"
 #include "zpcid-names.h"
+
+/* Longer than any bind: each kernel step times out after 10 s by default, and systemd's
+ * TimeoutStopSec (90 s) is the outer limit. */
+#define DRAIN_TIMEOUT_S 60
 
 G_DEFINE_TYPE(ZpcidService, zpcid_service, G_TYPE_OBJECT)
 
@@ -111,6 +116,7 @@ zpcid_service_update_function(ZpcidService *self, guint32 fid)
         return;
     extra.host_driver = zpcid_binder_get_host_driver(self->binder, fid);
     extra.persistent = zpcid_binder_is_persistent(self->binder, fid);
+    extra.owner = zpcid_binder_get_owner(self->binder, fid);
     extra.domains = zpcid_domains_get_users(self->domains, function->address);
     zpcid_function_object_update(object, zpcid_function_to_variant(function, &extra));
 }
@@ -353,6 +359,9 @@ zpcid_service_export(ZpcidService *self, GDBusConnection *connection, GError **e
         return FALSE;
     g_dbus_object_manager_server_set_connection(self->object_manager, connection);
     self->connection = g_object_ref(connection);
+    /* The first scan and the export leave freed scratch memory (read buffers, variant trees)
+     * scattered through the heap; give it back before idling for days. */
+    malloc_trim(0);
     return TRUE;
 }
 
@@ -392,17 +401,71 @@ zpcid_service_start(ZpcidService *self)
     }
 }
 
+static gboolean
+on_drain_deadline(gpointer user_data)
+{
+    *(gboolean *)user_data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+is_idle(ZpcidService *self)
+{
+    return (self->binder == NULL || zpcid_binder_is_idle(self->binder)) &&
+           (self->domains == NULL || zpcid_domains_is_idle(self->domains)) &&
+           self->reapply_cancellable == NULL;
+}
+
+/* Worker threads must not outlive main(): exit() would tear down libraries (libvirt's TLS,
+ * libcrypto) under a thread still using them. So the transactions and libvirt jobs under
+ * way finish first, cancelled where they can be; their results arrive through the main
+ * context, which runs here after the main loop has ended. A bind in the middle of its kernel
+ * steps ends committed or rolled back, never half done. */
+static gboolean
+drain(ZpcidService *self)
+{
+    gboolean late = FALSE;
+
+    if (!is_idle(self)) {
+        guint deadline = g_timeout_add_seconds(DRAIN_TIMEOUT_S, on_drain_deadline, &late);
+
+        g_message("Waiting for the requests under way to finish.");
+        while (!is_idle(self) && !late)
+            g_main_context_iteration(NULL, TRUE);
+        if (!late)
+            g_source_remove(deadline);
+    }
+    /* Completions that GTask deferred to an idle: the replies of the last requests. */
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    return !late;
+}
+
 void
 zpcid_service_stop(ZpcidService *self)
 {
+    if (self->stopped)
+        return;
+    self->stopped = TRUE;
     if (self->cancellable != NULL)
         g_cancellable_cancel(self->cancellable);
     if (self->reapply_cancellable != NULL)
         g_cancellable_cancel(self->reapply_cancellable);
     g_clear_pointer(&self->uevents, zpcid_uevent_source_free);
-    if (self->connection == NULL)
-        return;
-    g_dbus_object_manager_server_set_connection(self->object_manager, NULL);
-    g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->manager));
-    g_clear_object(&self->connection);
+    /* Off the bus first, so that no new request starts while the old ones finish. */
+    if (self->connection != NULL) {
+        g_dbus_object_manager_server_set_connection(self->object_manager, NULL);
+        g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->manager));
+        g_clear_object(&self->connection);
+    }
+    if (!drain(self))
+        g_warning("Requests were still running after %d seconds; stopping anyway.",
+                  DRAIN_TIMEOUT_S);
+    self->drained = is_idle(self);
+}
+
+gboolean
+zpcid_service_is_drained(ZpcidService *self)
+{
+    return self->drained;
 }

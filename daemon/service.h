@@ -33,5 +33,7 @@ gboolean zpcid_service_export(ZpcidService *self, GDBusConnection *connection, G
 void zpcid_service_start(ZpcidService *self);
 /* Takes everything off the bus and cancels background work. */
 void zpcid_service_stop(ZpcidService *self);
+/* After zpcid_service_stop(): whether every worker thread had finished. */
+gboolean zpcid_service_is_drained(ZpcidService *self);
 
 G_END_DECLS

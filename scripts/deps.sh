@@ -13,7 +13,21 @@ ZPCID_TEST_PACKAGES=(
     libxml2-utils libvirt-clients libvirt0 libvirt-daemon libvirt-daemon-driver-qemu
     qemu-system-misc qemu-user-static gcc-s390x-linux-gnu mmdebstrap xz-utils cpio kmod
     python3-dbusmock python3-gi valgrind clang
-    libglib2.0-bin
+    libglib2.0-bin groff-base man-db
+    # systemd-analyze (check-unit); unshare and nsenter (test-dbus-faults)
+    systemd util-linux
+)
+
+# What scripts/fuzz.sh needs besides the build packages: clang and its libFuzzer runtime.
+ZPCID_FUZZ_PACKAGES=(
+    "${ZPCID_BUILD_PACKAGES[@]}"
+    clang libclang-rt-14-dev
+)
+
+# What bench/bench.sh (meson compile -C BUILD bench) needs besides the test packages.
+ZPCID_BENCH_PACKAGES=(
+    "${ZPCID_TEST_PACKAGES[@]}"
+    gnuplot-nox driverctl util-linux
 )
 
 # Installs whichever of the named packages are missing (apt-get update only when needed).

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -61,10 +62,11 @@ zpcid_guard_from_string(const char *name, ZpcidGuard *guard, GError **error)
             return TRUE;
         }
     }
+    g_autofree char *quoted = zpcid_error_quote(name);
     g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
                 _("“%s” is not a guard; the guards are “net”, “block”, “sriov”, “domain”, "
                   "“standby”, “iommu-group” and “identity”."),
-                name);
+                quoted);
     return FALSE;
 }
 
@@ -99,6 +101,21 @@ guard_strv_to_mask(char **names)
     return mask;
 }
 
+/* The owner ends up in the journal, in messages and in a D-Bus property: keep it plain. */
+static gboolean
+owner_is_valid(const char *owner)
+{
+    gsize n = strlen(owner);
+
+    if (n == 0 || n > ZPCID_BIND_OWNER_MAX)
+        return FALSE;
+    for (gsize i = 0; i < n; i++) {
+        if (owner[i] < 0x20 || owner[i] > 0x7e)
+            return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 zpcid_bind_options_from_variant(GVariant *asv, ZpcidBindOptions *options, GError **error)
 {
@@ -131,11 +148,14 @@ zpcid_bind_options_from_variant(GVariant *asv, ZpcidBindOptions *options, GError
             expected = "u";
         else if (g_str_equal(key, "allow-guards"))
             expected = "as";
+        else if (g_str_equal(key, "owner"))
+            expected = "s";
         if (expected == NULL) {
+            g_autofree char *quoted = zpcid_error_quote(key);
             g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
                         _("“%s” is not an option of binding; the options are “dry-run”, "
-                          "“persistent”, “timeout” and “allow-guards”."),
-                        key);
+                          "“persistent”, “timeout”, “allow-guards” and “owner”."),
+                        quoted);
             g_variant_unref(value);
             return FALSE;
         }
@@ -152,6 +172,18 @@ zpcid_bind_options_from_variant(GVariant *asv, ZpcidBindOptions *options, GError
             opts.persistent = g_variant_get_boolean(value);
         } else if (g_str_equal(key, "timeout")) {
             opts.timeout_ms = g_variant_get_uint32(value);
+        } else if (g_str_equal(key, "owner")) {
+            /* Borrowed: @asv outlives the options (the caller keeps the message). */
+            opts.owner = g_variant_get_string(value, NULL);
+            if (!owner_is_valid(opts.owner)) {
+                g_autofree char *quoted = zpcid_error_quote(opts.owner);
+                g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
+                            _("The owner “%s” is not valid: it must be 1 to %d printable ASCII "
+                              "characters."),
+                            quoted, ZPCID_BIND_OWNER_MAX);
+                g_variant_unref(value);
+                return FALSE;
+            }
         } else {
             g_autofree const char **names = g_variant_get_strv(value, NULL);
             for (guint i = 0; names[i] != NULL; i++) {
@@ -223,6 +255,7 @@ struct _ZpcidBinder {
     GMainContext *context;
 
     /* Main thread only. */
+    guint n_running;      /* transactions whose thread has not reported back */
     GHashTable *busy;     /* fid -> TRUE while a transaction or a stuck step holds it */
     GHashTable *bindings; /* fid -> ZpcidJournalBinding, a copy of the store */
 
@@ -419,6 +452,13 @@ zpcid_binder_is_persistent(ZpcidBinder *self, guint32 fid)
     return b != NULL && b->persistent;
 }
 
+const char *
+zpcid_binder_get_owner(ZpcidBinder *self, guint32 fid)
+{
+    ZpcidJournalBinding *b = g_hash_table_lookup(self->bindings, GUINT_TO_POINTER(fid));
+    return b != NULL ? b->owner : NULL;
+}
+
 gboolean
 zpcid_binder_is_busy(ZpcidBinder *self, guint32 fid)
 {
@@ -480,7 +520,8 @@ struct _Txn {
     gint ref_count;
     ZpcidBinder *binder;
     Operation op;
-    ZpcidBindOptions options;
+    ZpcidBindOptions options; /* options.owner points at owner */
+    char *owner;
     GCancellable *cancellable;
     GTask *task;
     GPtrArray *jobs; /* Job*, in request order */
@@ -550,6 +591,8 @@ txn_new(ZpcidBinder *binder, Operation op, const ZpcidBindOptions *options,
     txn->op = op;
     if (options != NULL)
         txn->options = *options;
+    txn->owner = g_strdup(txn->options.owner);
+    txn->options.owner = txn->owner;
     timeout_ms = txn->options.timeout_ms != 0 ? txn->options.timeout_ms
                                               : ZPCID_BIND_DEFAULT_TIMEOUT_MS;
     txn->timeout_us = (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
@@ -586,6 +629,7 @@ txn_unref(Txn *txn)
     g_mutex_clear(&txn->lock);
     g_cond_clear(&txn->cond);
     g_object_unref(txn->binder);
+    g_free(txn->owner);
     g_free(txn);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Txn, txn_unref)
@@ -1302,7 +1346,7 @@ wait_jobs(Txn *txn, GPtrArray *jobs, gboolean forward)
             {
                 g_autoptr(GError) e =
                     g_error_new(ZPCID_ERROR, ZPCID_ERROR_FAILED,
-                                _("Function %s: the step “%s” did not finish within %" G_GINT64_FORMAT
+                                _("Function %s: the step “%s” did not finish within %" PRId64
                                   " ms (writing “%s”)."),
                                 job->label, job->step_name,
                                 txn->timeout_us / G_TIME_SPAN_MILLISECOND, job->step_file);
@@ -1346,6 +1390,8 @@ journal_txn_for(Txn *txn, GPtrArray *changing)
 
     jt->persistent = txn->options.persistent;
     jt->allow_guards = guard_mask_to_strv(txn->options.allow_guards);
+    if (txn->op == OP_BIND)
+        jt->owner = g_strdup(txn->owner);
     g_array_append_vals(jt->fids, txn->fids->data, txn->fids->len);
     for (guint i = 0; i < changing->len; i++) {
         Job *job = g_ptr_array_index(changing, i);
@@ -1384,6 +1430,7 @@ bindings_after(ZpcidBinder *binder, const ZpcidJournalTxn *jt)
         b->host_driver = g_strdup(m->driver_before);
         b->persistent = jt->persistent;
         b->allow_guards = g_strdupv(jt->allow_guards);
+        b->owner = g_strdup(jt->owner);
         g_ptr_array_add(set, b);
     }
     /* A function that was on vfio-pci already keeps its record, but a persistent request
@@ -1692,6 +1739,7 @@ txn_done_in_main(gpointer data)
     }
     g_mutex_unlock(&txn->lock);
 
+    binder->n_running--;
     reload_bindings(binder);
     if (!txn->options.dry_run) {
         for (guint i = 0; i < refresh->len; i++) {
@@ -1746,6 +1794,20 @@ release_orphan(Job *job)
 
 /* ---- requests ---- */
 
+/* The FIDs among @fids whose binding was made for @owner, in request order. */
+static GArray *
+owned_fids(ZpcidBinder *self, const guint32 *fids, guint n_fids, const char *owner)
+{
+    GArray *owned = g_array_new(FALSE, FALSE, sizeof(guint32));
+
+    for (guint i = 0; i < n_fids; i++) {
+        ZpcidJournalBinding *b = g_hash_table_lookup(self->bindings, GUINT_TO_POINTER(fids[i]));
+        if (b != NULL && g_strcmp0(b->owner, owner) == 0)
+            g_array_append_val(owned, fids[i]);
+    }
+    return owned;
+}
+
 static void
 start_request(ZpcidBinder *self, Operation op, const guint32 *fids, guint n_fids,
               const ZpcidBindOptions *options, GCancellable *cancellable,
@@ -1754,11 +1816,25 @@ start_request(ZpcidBinder *self, Operation op, const guint32 *fids, guint n_fids
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     g_autoptr(Txn) txn = NULL;
     g_autoptr(GString) standby = NULL;
+    g_autoptr(GArray) owned = NULL;
     ZpcidBindOptions defaults = ZPCID_BIND_OPTIONS_INIT;
 
     g_task_set_source_tag(task, source_tag);
+    /* The caller learns what happened: a transaction that committed before the cancel
+     * reports success, one that was stopped reports its rollback. */
+    g_task_set_check_cancellable(task, FALSE);
     if (options == NULL)
         options = &defaults;
+    if (op == OP_UNBIND && options->owner != NULL && n_fids > 0) {
+        owned = owned_fids(self, fids, n_fids, options->owner);
+        if (owned->len == 0) {
+            /* Nothing of this owner's is left: a success that changes nothing. */
+            g_task_return_pointer(task, report_new(), (GDestroyNotify)zpcid_bind_report_free);
+            return;
+        }
+        fids = (const guint32 *)(gpointer)owned->data;
+        n_fids = owned->len;
+    }
     if (n_fids == 0) {
         g_task_return_new_error(task, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
                                 _("No function was given."));
@@ -1821,6 +1897,7 @@ start_request(ZpcidBinder *self, Operation op, const guint32 *fids, guint n_fids
         g_ptr_array_add(txn->jobs, job);
         g_hash_table_add(self->busy, GUINT_TO_POINTER(fids[i]));
     }
+    self->n_running++;
     g_thread_unref(g_thread_new("zpcid-bind", txn_thread, txn_ref(txn)));
 }
 
@@ -1926,8 +2003,8 @@ prune_bindings(ZpcidBinder *self, GHashTable *addresses)
         if (dev == NULL || !zpcid_function_read_identity(dev, &fid, &uid, NULL))
             continue;
         if (b->uid >= 0 && uid != b->uid) {
-            g_message(_("Function 0x%08x now has the UID 0x%04" G_GINT64_MODIFIER "x instead of "
-                        "0x%04" G_GINT64_MODIFIER "x; its binding record is dropped."),
+            g_message(_("Function 0x%08x now has the UID 0x%04" PRIx64 " instead of "
+                        "0x%04" PRIx64 "; its binding record is dropped."),
                       b->fid, uid, b->uid);
             g_array_append_val(drop, b->fid);
             continue;
@@ -1994,8 +2071,8 @@ zpcid_binder_recover(ZpcidBinder *self, GError **error)
                 continue;
             }
             if (m->uid >= 0 && uid != m->uid) {
-                g_message(_("Function 0x%08x now has the UID 0x%04" G_GINT64_MODIFIER "x instead "
-                            "of 0x%04" G_GINT64_MODIFIER "x; it is not the device of the "
+                g_message(_("Function 0x%08x now has the UID 0x%04" PRIx64 " instead "
+                            "of 0x%04" PRIx64 "; it is not the device of the "
                             "journal and is left alone."),
                           m->fid, uid, m->uid);
                 job->noop = TRUE;
@@ -2292,4 +2369,11 @@ zpcid_binder_reapply_persistent_finish(ZpcidBinder *self, GAsyncResult *result, 
 {
     g_return_val_if_fail(g_task_is_valid(result, self), NULL);
     return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+gboolean
+zpcid_binder_is_idle(ZpcidBinder *self)
+{
+    g_return_val_if_fail(ZPCID_IS_BINDER(self), TRUE);
+    return self->n_running == 0;
 }

@@ -59,14 +59,23 @@ typedef struct {
     /* ZPCID_GUARD_BIT()s of guards not to apply; only overridable guards may be set. The
      * caller is responsible for authorizing this (polkit) before passing it. */
     guint allow_guards;
+    /* Bind: recorded with the functions this request moves (not with those already on
+     * vfio-pci), so that the same owner can give back exactly those later. Unbind: only
+     * functions bound with this owner are given back; the others are left alone and are
+     * not in the report. NULL: no owner (Unbind: every function). Borrowed: the binder
+     * copies it. At most ZPCID_BIND_OWNER_MAX bytes, printable ASCII. */
+    const char *owner;
 } ZpcidBindOptions;
 
+#define ZPCID_BIND_OWNER_MAX 256
+
 /* Zero-initialized options: bind now, not persistent, default timeout, all guards. */
-#define ZPCID_BIND_OPTIONS_INIT { FALSE, FALSE, 0, 0 }
+#define ZPCID_BIND_OPTIONS_INIT { FALSE, FALSE, 0, 0, NULL }
 
 /* Fills @options from D-Bus style a{sv}: "dry-run" b, "persistent" b, "timeout" u (ms),
- * "allow-guards" as. Unknown keys and wrong types are INVALID_ARGUMENT (so that a typo
- * is not silently ignored); keys starting with "auth." are left to the caller. */
+ * "allow-guards" as, "owner" s (borrowed from @asv). Unknown keys and wrong types are
+ * INVALID_ARGUMENT (so that a typo is not silently ignored); keys starting with "auth." are
+ * left to the caller. */
 gboolean zpcid_bind_options_from_variant(GVariant *asv, ZpcidBindOptions *options,
                                          GError **error);
 
@@ -183,7 +192,12 @@ ZpcidBindReport *zpcid_binder_reapply_persistent_finish(ZpcidBinder *self,
  * of that function. */
 const char *zpcid_binder_get_host_driver(ZpcidBinder *self, guint32 fid);
 gboolean zpcid_binder_is_persistent(ZpcidBinder *self, guint32 fid);
+/* The owner the binding was made for (Bind option "owner"), or NULL. Valid as above. */
+const char *zpcid_binder_get_owner(ZpcidBinder *self, guint32 fid);
 /* TRUE while a transaction (or a stuck step) holds the function. */
 gboolean zpcid_binder_is_busy(ZpcidBinder *self, guint32 fid);
+/* TRUE when no transaction thread is running: every request has been answered (in the
+ * main context) and its journal entries are settled or committed. */
+gboolean zpcid_binder_is_idle(ZpcidBinder *self);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -30,6 +31,13 @@ zpcid_config_clear(ZpcidConfig *config)
     g_clear_pointer(&config->state_dir, g_free);
 }
 
+/* Group and key names are whatever bytes the file holds; messages must stay UTF-8. */
+static char *
+printable(const char *text)
+{
+    return g_utf8_make_valid(text, -1);
+}
+
 static void
 warn_unknown(GKeyFile *file, const char *group, const char *const *known, const char *path,
              GPtrArray *warnings)
@@ -37,11 +45,14 @@ warn_unknown(GKeyFile *file, const char *group, const char *const *known, const 
     g_auto(GStrv) keys = g_key_file_get_keys(file, group, NULL, NULL);
 
     for (guint i = 0; warnings != NULL && keys != NULL && keys[i] != NULL; i++) {
-        if (!g_strv_contains(known, keys[i]))
-            g_ptr_array_add(warnings,
-                            g_strdup_printf(_("The configuration file “%s” has an unknown key "
-                                              "“%s” in group “%s”; it was ignored."),
-                                            path, keys[i], group));
+        g_autofree char *key = NULL;
+
+        if (g_strv_contains(known, keys[i]))
+            continue;
+        key = printable(keys[i]);
+        g_ptr_array_add(warnings, g_strdup_printf(_("The configuration file “%s” has an unknown "
+                                                    "key “%s” in group “%s”; it was ignored."),
+                                                  path, key, group));
     }
 }
 
@@ -90,17 +101,40 @@ read_uint(GKeyFile *file, const char *group, const char *key, guint min, guint m
     return TRUE;
 }
 
+/* TRUE if @raw ends in an escape character that escapes nothing. */
+static gboolean
+ends_in_lone_backslash(const char *raw)
+{
+    gsize n = strlen(raw);
+    gsize backslashes = 0;
+
+    while (backslashes < n && raw[n - 1 - backslashes] == '\\')
+        backslashes++;
+    return backslashes % 2 == 1;
+}
+
 static gboolean
 read_string(GKeyFile *file, const char *group, const char *key, char **out, const char *path,
             GError **error)
 {
+    g_autofree char *raw = NULL;
     g_autofree char *value = NULL;
+    g_autoptr(GError) local_error = NULL;
 
     if (!g_key_file_has_key(file, group, key, NULL))
         return TRUE;
-    value = g_key_file_get_string(file, group, key, NULL);
-    if (value == NULL || *value == '\0')
-        return bad_value(error, path, key, _("a non-empty value is expected."));
+    /* GLib returns what it could unescape along with an error for a bad escape, so the error
+     * decides. A lone trailing backslash is refused before GLib sees it: GLib 2.74 then sets
+     * its own GError twice and warns (found by fuzz-config). */
+    raw = g_key_file_get_value(file, group, key, NULL);
+    if (raw == NULL || ends_in_lone_backslash(raw))
+        return bad_value(error, path, key, _("a value with valid escape sequences is expected."));
+    value = g_key_file_get_string(file, group, key, &local_error);
+    if (g_error_matches(local_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE))
+        return bad_value(error, path, key, _("a value with valid escape sequences is expected."));
+    /* NULL also when the value is not UTF-8. */
+    if (local_error != NULL || value == NULL || *value == '\0')
+        return bad_value(error, path, key, _("a non-empty UTF-8 value is expected."));
     g_free(*out);
     *out = g_steal_pointer(&value);
     return TRUE;
@@ -122,18 +156,23 @@ zpcid_config_parse(ZpcidConfig *config, const char *data, gsize length, const ch
         return FALSE;
     }
     if (!g_key_file_load_from_data(file, data, length, G_KEY_FILE_NONE, &local_error)) {
+        /* GKeyFile quotes a bad group name byte for byte. */
+        g_autofree char *reason = printable(local_error->message);
+
         g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
-                    _("The configuration file “%s” could not be read: %s"), path,
-                    local_error->message);
+                    _("The configuration file “%s” could not be read: %s"), path, reason);
         return FALSE;
     }
     groups = g_key_file_get_groups(file, NULL);
     for (guint i = 0; warnings != NULL && groups[i] != NULL; i++) {
-        if (!g_str_equal(groups[i], GROUP_DAEMON) && !g_str_equal(groups[i], GROUP_HOOK))
-            g_ptr_array_add(warnings,
-                            g_strdup_printf(_("The configuration file “%s” has an unknown group "
-                                              "“%s”; it was ignored."),
-                                            path, groups[i]));
+        g_autofree char *group = NULL;
+
+        if (g_str_equal(groups[i], GROUP_DAEMON) || g_str_equal(groups[i], GROUP_HOOK))
+            continue;
+        group = printable(groups[i]);
+        g_ptr_array_add(warnings, g_strdup_printf(_("The configuration file “%s” has an unknown "
+                                                    "group “%s”; it was ignored."),
+                                                  path, group));
     }
     warn_unknown(file, GROUP_DAEMON, daemon_keys, path, warnings);
     warn_unknown(file, GROUP_HOOK, hook_keys, path, warnings);

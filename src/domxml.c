@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <libxml/c14n.h>
 #include <libxml/parser.h>
 #include <libxml/relaxng.h>
@@ -139,6 +140,7 @@ zpcid_domxml_info_free(ZpcidDomxmlInfo *info)
     if (info == NULL)
         return;
     g_free(info->name);
+    g_free(info->uuid);
     g_free(info->arch);
     g_clear_pointer(&info->sources, g_array_unref);
     g_clear_pointer(&info->zpci, g_array_unref);
@@ -339,7 +341,9 @@ parse_xml(const char *text, gsize len, GError **error)
                       "those so that no entity is ever expanded."));
         return NULL;
     }
-    if (doc == NULL || !ctxt->wellFormed) {
+    /* A namespace error (an unbound prefix, xmlns:p='') leaves libxml2's tree with elements
+     * that other readers, libvirt among them, may see differently: refused as well. */
+    if (doc == NULL || !ctxt->wellFormed || !ctxt->nsWellFormed) {
         g_clear_pointer(&doc, xmlFreeDoc);
         g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
                     _("The XML document is not well-formed: %s."),
@@ -884,14 +888,14 @@ read_zpci(xmlNodePtr zpci, const char *device, ZpcidDomxmlZpci *out, GPtrArray *
         if (octal && warnings != NULL)
             g_ptr_array_add(warnings,
                             g_strdup_printf(_("The device %s has the zPCI %s “%s”, which libvirt "
-                                              "reads as octal, that is 0x%" G_GINT64_MODIFIER
-                                              "x; write 0x-prefixed hexadecimal instead."),
+                                              "reads as octal, that is 0x%" PRIx64
+                                              "; write 0x-prefixed hexadecimal instead."),
                                             device, names[i], text, *values[i]));
     }
     if (out->uid_set && (out->uid == 0 || out->uid > ZPCID_UID_MAX) && warnings != NULL)
         g_ptr_array_add(warnings,
-                        g_strdup_printf(_("The device %s has the zPCI uid 0x%" G_GINT64_MODIFIER
-                                          "x, outside the range 0x1 to 0xffff: libvirt's QEMU "
+                        g_strdup_printf(_("The device %s has the zPCI uid 0x%" PRIx64
+                                          ", outside the range 0x1 to 0xffff: libvirt's QEMU "
                                           "driver will refuse the domain."),
                                         device, out->uid));
     if (out->uid_set != out->fid_set && warnings != NULL)
@@ -961,6 +965,7 @@ domain_read(xmlDocPtr doc, Domain *domain, GPtrArray *warnings, GError **error)
     domain->info = info_new();
     domain->source_devices = g_ptr_array_new_with_free_func(g_free);
     domain->info->name = node_text(first_child(domain->root, "name"));
+    domain->info->uuid = node_text(first_child(domain->root, "uuid"));
     os = first_child(domain->root, "os");
     type = first_child(os, "type");
     if (type != NULL) {
@@ -1003,7 +1008,8 @@ domain_read(xmlDocPtr doc, Domain *domain, GPtrArray *warnings, GError **error)
             g_autofree char *addr_type = src_addr != NULL ? prop(src_addr, "type") : NULL;
 
             if (src_addr != NULL && (addr_type == NULL || g_str_equal(addr_type, "pci"))) {
-                ZpcidDomxmlSource source = {.interface = node_is(dev, "interface")};
+                ZpcidDomxmlSource source = {.interface = node_is(dev, "interface"),
+                                            .managed = prop_is(dev, "managed", "yes")};
                 if (!parse_source_address(src_addr, &source.address, error)) {
                     g_hash_table_unref(ordinals);
                     return FALSE;
@@ -1303,8 +1309,8 @@ id_table_fill(IdTable *table, Domain *domain, GPtrArray *warnings)
             if (other != NULL && warnings != NULL)
                 g_ptr_array_add(warnings,
                                 g_strdup_printf(_("The devices %s and %s of the domain have the "
-                                                  "same zPCI uid 0x%04" G_GINT64_MODIFIER
-                                                  "x: libvirt will refuse the domain."),
+                                                  "same zPCI uid 0x%04" PRIx64
+                                                  ": libvirt will refuse the domain."),
                                                 other, entry->device, entry->uid));
             id_take(table->uids, (guint32)entry->uid, entry->device);
         }
@@ -1313,8 +1319,8 @@ id_table_fill(IdTable *table, Domain *domain, GPtrArray *warnings)
             if (other != NULL && warnings != NULL)
                 g_ptr_array_add(warnings,
                                 g_strdup_printf(_("The devices %s and %s of the domain have the "
-                                                  "same zPCI fid 0x%08" G_GINT64_MODIFIER
-                                                  "x: libvirt will refuse the domain."),
+                                                  "same zPCI fid 0x%08" PRIx64
+                                                  ": libvirt will refuse the domain."),
                                                 other, entry->device, entry->fid));
             id_take(table->fids, (guint32)entry->fid, entry->device);
         }

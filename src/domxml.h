@@ -130,6 +130,7 @@ typedef struct {
 typedef struct {
     ZpcidPciAddress address;
     gboolean interface; /* from <interface type='hostdev'> */
+    gboolean managed;   /* managed='yes': libvirt binds it (libvirt's default is 'no') */
 } ZpcidDomxmlSource;
 
 /* One function recorded in zpcid's metadata. */
@@ -144,6 +145,7 @@ typedef struct {
 
 typedef struct {
     char *name;                  /* may be NULL */
+    char *uuid;                  /* may be NULL */
     char *arch;                  /* <os><type arch>, may be NULL */
     gboolean secure_execution;   /* <launchSecurity type='s390-pv'/> */
     GArray *sources;             /* of ZpcidDomxmlSource */

@@ -63,3 +63,14 @@ zpcid_error_dbus_name(ZpcidError code)
     }
     return ZPCID_DBUS_ERROR_FAILED;
 }
+
+char *
+zpcid_error_quote(const char *text)
+{
+    g_autofree char *cut = NULL;
+
+    if (text == NULL)
+        return g_strdup("");
+    cut = g_utf8_make_valid(text, MIN(strlen(text), 64));
+    return g_strescape(cut, NULL);
+}

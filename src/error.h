@@ -28,4 +28,8 @@ ZpcidError zpcid_error_code_from_errno(int err_no);
 /* The D-Bus error name for @code, e.g. "org.zpcid1.Error.Busy". */
 const char *zpcid_error_dbus_name(ZpcidError code);
 
+/* Caller text for a message: at most 64 bytes, valid UTF-8, control characters escaped, so
+ * that a hostile 4 KiB or multi-line value never ends up whole in a reply or the log. */
+char *zpcid_error_quote(const char *text);
+
 G_END_DECLS

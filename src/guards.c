@@ -2,6 +2,7 @@
 
 #include <glib/gi18n-lib.h>
 #include <ifaddrs.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <string.h>
 
@@ -53,14 +54,14 @@ zpcid_guard_check_identity(ZpcidDir *device, guint32 fid, gint64 uid, const char
     }
     if (got_fid != (gint64)fid) {
         *message = g_strdup_printf(_("Function %s: the device “%s” now has the FID "
-                                     "0x%08" G_GINT64_MODIFIER "x; the PCI address was reused."),
+                                     "0x%08" PRIx64 "; the PCI address was reused."),
                                    label, device->path, got_fid);
         return FALSE;
     }
     if (uid != ZPCID_UNKNOWN && got_uid != uid) {
         *message = g_strdup_printf(_("Function %s: the device “%s” now has the UID "
-                                     "0x%04" G_GINT64_MODIFIER "x instead of 0x%04"
-                                     G_GINT64_MODIFIER "x."),
+                                     "0x%04" PRIx64 " instead of 0x%04"
+                                     PRIx64 "."),
                                    label, device->path, got_uid, uid);
         return FALSE;
     }
@@ -106,7 +107,7 @@ check_sriov(ZpcidDir *device, const char *label, GPtrArray *hits)
     if (data == NULL || !zpcid_attr_parse_dec(path, data, len, 0, G_MAXUINT16, &n, NULL) || n == 0)
         return;
     add_hit(hits, ZPCID_GUARD_SRIOV,
-            g_strdup_printf(_("Function %s is a physical function with %" G_GINT64_FORMAT
+            g_strdup_printf(_("Function %s is a physical function with %" PRId64
                               " virtual functions enabled (“%s”)."),
                             label, n, path));
 }

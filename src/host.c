@@ -21,6 +21,27 @@ struct _ZpcidHost {
     gboolean live;
 };
 
+static ZpcidHostTraceFunc trace_func;
+static gpointer trace_data;
+
+void
+zpcid_host_set_trace(ZpcidHostTraceFunc func, gpointer user_data)
+{
+    trace_func = func;
+    trace_data = user_data;
+}
+
+static inline void
+trace(ZpcidHostAccess access, const char *path)
+{
+    /* Called between a syscall and the errno check of its caller. */
+    if (G_UNLIKELY(trace_func != NULL)) {
+        int saved = errno;
+        trace_func(access, path, trace_data);
+        errno = saved;
+    }
+}
+
 static GError *
 error_from_errno(int err_no, const char *fmt_path_msg, const char *path)
 {
@@ -151,6 +172,7 @@ zpcid_host_open_dir(ZpcidHost *host, const char *relpath, GError **error)
     g_autofree char *path = zpcid_host_display_path(host, relpath);
     int fd = open_in_root(host, relpath, O_RDONLY | O_DIRECTORY);
 
+    trace(ZPCID_HOST_ACCESS_OPEN_DIR, path);
     if (fd < 0) {
         g_propagate_error(error,
                           error_from_errno(errno, _("Could not open the directory “%s”: %s."), path));
@@ -164,13 +186,17 @@ zpcid_host_exists(ZpcidHost *host, const char *relpath)
 {
     int fd = open_in_root(host, relpath, O_PATH);
 
+    if (G_UNLIKELY(trace_func != NULL)) {
+        g_autofree char *path = zpcid_host_display_path(host, relpath);
+        trace(ZPCID_HOST_ACCESS_STAT, path);
+    }
     if (fd < 0)
         return FALSE;
     close(fd);
     return TRUE;
 }
 
-/* Reads all of @fd, failing when it holds more than @max bytes. */
+/* Reads all of regular file @fd, failing when it holds more than @max bytes. */
 static char *
 read_fd_bounded(int fd, const char *path, gsize max, gsize *length, GError **error)
 {
@@ -178,7 +204,8 @@ read_fd_bounded(int fd, const char *path, gsize max, gsize *length, GError **err
     gsize total = 0;
 
     for (;;) {
-        ssize_t n = read(fd, buf + total, max + 1 - total);
+        gsize want = max + 1 - total;
+        ssize_t n = read(fd, buf + total, want);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -190,9 +217,13 @@ read_fd_bounded(int fd, const char *path, gsize max, gsize *length, GError **err
         total += (gsize)n;
         if (total > max) {
             g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_MALFORMED,
-                        _("The file “%s” is larger than %" G_GSIZE_FORMAT " bytes."), path, max);
+                        _("The file “%s” is larger than %zu bytes."), path, max);
             return NULL;
         }
+        /* A regular file (sysfs attributes included) comes short only at its end; not asking
+         * again saves one of the four system calls of every attribute a scan reads. */
+        if ((gsize)n < want)
+            break;
     }
     buf[total] = '\0';
     if (length != NULL)
@@ -229,6 +260,7 @@ zpcid_host_read(ZpcidHost *host, const char *relpath, gsize max, gsize *length, 
     g_autofree char *path = zpcid_host_display_path(host, relpath);
     int fd = open_in_root(host, relpath, O_RDONLY | O_NONBLOCK);
 
+    trace(ZPCID_HOST_ACCESS_READ, path);
     if (fd < 0) {
         g_propagate_error(error, error_from_errno(errno, _("Could not read “%s”: %s."), path));
         return NULL;
@@ -256,6 +288,7 @@ zpcid_dir_open(ZpcidDir *dir, const char *name, GError **error)
      * keeps a hostile tree from redirecting us. */
     int fd = openat(dir->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
+    trace(ZPCID_HOST_ACCESS_OPEN_DIR, path);
     if (fd < 0) {
         g_propagate_error(error,
                           error_from_errno(errno, _("Could not open the directory “%s”: %s."), path));
@@ -279,6 +312,11 @@ gboolean
 zpcid_dir_has(ZpcidDir *dir, const char *name)
 {
     struct stat st;
+
+    if (G_UNLIKELY(trace_func != NULL)) {
+        g_autofree char *path = g_build_filename(dir->path, name, NULL);
+        trace(ZPCID_HOST_ACCESS_STAT, path);
+    }
     return fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
@@ -288,6 +326,7 @@ zpcid_dir_read(ZpcidDir *dir, const char *name, gsize max, gsize *length, GError
     g_autofree char *path = g_build_filename(dir->path, name, NULL);
     int fd = openat(dir->fd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
+    trace(ZPCID_HOST_ACCESS_READ, path);
     if (fd < 0) {
         g_propagate_error(error, error_from_errno(errno, _("Could not read “%s”: %s."), path));
         return NULL;
@@ -302,6 +341,7 @@ zpcid_dir_read_link(ZpcidDir *dir, const char *name, GError **error)
     char buf[4096];
     ssize_t n = readlinkat(dir->fd, name, buf, sizeof(buf));
 
+    trace(ZPCID_HOST_ACCESS_READ_LINK, path);
     if (n < 0) {
         g_propagate_error(error,
                           error_from_errno(errno, _("Could not read the link “%s”: %s."), path));
@@ -380,6 +420,7 @@ zpcid_dir_list(ZpcidDir *dir, GError **error)
     DIR *d;
     struct dirent *ent;
 
+    trace(ZPCID_HOST_ACCESS_LIST, dir->path);
     if (fd < 0 || (d = fdopendir(fd)) == NULL) {
         int saved = errno;
         if (fd >= 0)

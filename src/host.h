@@ -61,6 +61,19 @@ gboolean zpcid_dir_write(ZpcidDir *dir, const char *name, const char *data, int 
 /* Sorted names in @dir, without "." and "..". */
 GPtrArray *zpcid_dir_list(ZpcidDir *dir, GError **error);
 
+/* What the host layer did to a path, for zpcid_host_set_trace(). */
+typedef enum {
+    ZPCID_HOST_ACCESS_OPEN_DIR,
+    ZPCID_HOST_ACCESS_READ,
+    ZPCID_HOST_ACCESS_READ_LINK,
+    ZPCID_HOST_ACCESS_LIST,
+    ZPCID_HOST_ACCESS_STAT,
+} ZpcidHostAccess;
+typedef void (*ZpcidHostTraceFunc)(ZpcidHostAccess access, const char *path, gpointer user_data);
+/* Benchmarks only (bench/): @func sees every read access of this process, whether it succeeds
+ * or not, so that a floor reader can replay exactly the same accesses. NULL turns it off. */
+void zpcid_host_set_trace(ZpcidHostTraceFunc func, gpointer user_data);
+
 /* TRUE if @error says a file or directory does not exist. */
 gboolean zpcid_error_is_not_found(const GError *error);
 

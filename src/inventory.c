@@ -1,7 +1,11 @@
 #include "inventory.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "attr.h"
 #include "error.h"
@@ -85,9 +89,75 @@ holders_clear(Holders *h)
     g_clear_pointer(&h->blockdevs, g_hash_table_unref);
 }
 
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Deeper than any class device below a PCI function (.../nvme/nvme0/nvme0n1/nvme0n1p1 is 4);
+ * only bounds what a hostile tree can make us walk. */
+#define CANDIDATE_DEPTH 16
+
+/* Adds the names of all directories below @dir to @into, without following links (sysfs's
+ * device tree is a tree of real directories) and without entering another PCI function. */
+static void
+collect_dir_names(int dir_fd, guint depth, GHashTable *into)
+{
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *ent;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((ent = readdir(d)) != NULL) {
+        struct stat st;
+        int sub;
+
+        if (g_str_equal(ent->d_name, ".") || g_str_equal(ent->d_name, "..") ||
+            zpcid_pci_address_is_valid(ent->d_name))
+            continue;
+        if (ent->d_type == DT_UNKNOWN) {
+            if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                !S_ISDIR(st.st_mode))
+                continue;
+        } else if (ent->d_type != DT_DIR) {
+            continue;
+        }
+        g_hash_table_add(into, g_strdup(ent->d_name));
+        if (depth + 1 >= CANDIDATE_DEPTH)
+            continue;
+        sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+            collect_dir_names(sub, depth + 1, into);
+            close(sub);
+        }
+    }
+    closedir(d);
+}
+
+/* The class links that may name @address: a class link is named after the device directory
+ * it points to, and the owner of that directory is the last PCI function on its path, so
+ * only names of directories inside the function's own directory can qualify. Reading those
+ * few links instead of all of them keeps a uevent's cost independent of the host's size. */
+static GHashTable *
+candidate_names(ZpcidHost *host, const char *address)
+{
+    g_autofree char *rel = g_build_filename("sys/bus/pci/devices", address, NULL);
+    g_autoptr(ZpcidDir) dir = zpcid_host_open_dir(host, rel, NULL);
+    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    if (dir != NULL)
+        collect_dir_names(dir->fd, 0, names);
+    return names;
+}
+
 static void
 scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const char *only_address,
-           GHashTable *into)
+           GHashTable *candidates, GHashTable *into)
 {
     g_autoptr(ZpcidDir) dir = zpcid_host_open_dir(host, class_rel, NULL);
     g_autoptr(GPtrArray) names = NULL;
@@ -95,12 +165,24 @@ scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const ch
 
     if (dir == NULL)
         return;
-    names = zpcid_dir_list(dir, NULL);
-    if (names == NULL)
-        return;
-    known = g_hash_table_new(g_str_hash, g_str_equal);
-    for (guint i = 0; i < names->len; i++)
-        g_hash_table_add(known, g_ptr_array_index(names, i));
+    if (candidates != NULL) {
+        /* Asked by name, the class directory is not even listed. */
+        GHashTableIter iter;
+        gpointer key;
+
+        names = g_ptr_array_new_with_free_func(g_free);
+        g_hash_table_iter_init(&iter, candidates);
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+            g_ptr_array_add(names, g_strdup(key));
+        g_ptr_array_sort(names, compare_names);
+    } else {
+        names = zpcid_dir_list(dir, NULL);
+        if (names == NULL)
+            return;
+        known = g_hash_table_new(g_str_hash, g_str_equal);
+        for (guint i = 0; i < names->len; i++)
+            g_hash_table_add(known, g_ptr_array_index(names, i));
+    }
     for (guint i = 0; i < names->len; i++) {
         const char *name = g_ptr_array_index(names, i);
         g_autofree char *target = zpcid_dir_read_link(dir, name, NULL);
@@ -113,7 +195,11 @@ scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const ch
             /* A partition sits below its disk (.../vda/vda1); the disk stands for it. */
             g_autofree char *dirname = g_path_get_dirname(target);
             g_autofree char *parent = g_path_get_basename(dirname);
-            if (g_hash_table_contains(known, parent))
+            gboolean listed = known != NULL ? g_hash_table_contains(known, parent)
+                                            : !g_str_equal(parent, ".") &&
+                                                  !g_str_equal(parent, "..") &&
+                                                  zpcid_dir_has(dir, parent);
+            if (listed)
                 continue;
         }
         address = zpcid_sysfs_link_owner(target);
@@ -131,12 +217,15 @@ scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const ch
 static void
 holders_scan(ZpcidHost *host, const char *only_address, Holders *h)
 {
+    g_autoptr(GHashTable) candidates = only_address != NULL ? candidate_names(host, only_address)
+                                                             : NULL;
+
     h->netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify)g_ptr_array_unref);
     h->blockdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify)g_ptr_array_unref);
-    scan_class(host, "sys/class/net", FALSE, only_address, h->netdevs);
-    scan_class(host, "sys/class/block", TRUE, only_address, h->blockdevs);
+    scan_class(host, "sys/class/net", FALSE, only_address, candidates, h->netdevs);
+    scan_class(host, "sys/class/block", TRUE, only_address, candidates, h->blockdevs);
 }
 
 static void

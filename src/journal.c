@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +99,7 @@ zpcid_journal_txn_copy(const ZpcidJournalTxn *src)
     t->id = g_strdup(src->id);
     t->persistent = src->persistent;
     t->allow_guards = g_strdupv(src->allow_guards);
+    t->owner = g_strdup(src->owner);
     g_array_append_vals(t->fids, src->fids->data, src->fids->len);
     for (guint i = 0; i < src->members->len; i++)
         g_ptr_array_add(t->members, zpcid_journal_member_copy(g_ptr_array_index(src->members, i)));
@@ -112,6 +114,7 @@ zpcid_journal_txn_free(ZpcidJournalTxn *t)
     g_free(t->id);
     g_free(t->operation);
     g_strfreev(t->allow_guards);
+    g_free(t->owner);
     g_array_unref(t->fids);
     g_ptr_array_unref(t->members);
     g_free(t);
@@ -128,6 +131,7 @@ zpcid_journal_binding_copy(const ZpcidJournalBinding *src)
     b->host_driver = g_strdup(src->host_driver);
     b->persistent = src->persistent;
     b->allow_guards = g_strdupv(src->allow_guards);
+    b->owner = g_strdup(src->owner);
     return b;
 }
 
@@ -139,6 +143,7 @@ zpcid_journal_binding_free(ZpcidJournalBinding *b)
     g_free(b->address);
     g_free(b->host_driver);
     g_strfreev(b->allow_guards);
+    g_free(b->owner);
     g_free(b);
 }
 
@@ -192,6 +197,7 @@ serialize(ZpcidJournal *j)
         json_builder_set_member_name(b, "persistent");
         json_builder_add_boolean_value(b, bd->persistent);
         add_strv(b, "allow-guards", bd->allow_guards);
+        add_string_or_null(b, "owner", bd->owner);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -206,6 +212,7 @@ serialize(ZpcidJournal *j)
         json_builder_set_member_name(b, "persistent");
         json_builder_add_boolean_value(b, t->persistent);
         add_strv(b, "allow-guards", t->allow_guards);
+        add_string_or_null(b, "owner", t->owner);
         json_builder_set_member_name(b, "fids");
         json_builder_begin_array(b);
         for (guint k = 0; k < t->fids->len; k++)
@@ -334,7 +341,8 @@ parse_binding(JsonNode *node)
     if (!get_string_or_null(o, "address", &b->address) ||
         !get_string_or_null(o, "host-driver", &b->host_driver) ||
         !get_bool(o, "persistent", &b->persistent) ||
-        !get_strv(o, "allow-guards", &b->allow_guards))
+        !get_strv(o, "allow-guards", &b->allow_guards) ||
+        !get_string_or_null(o, "owner", &b->owner))
         return NULL;
     return g_steal_pointer(&b);
 }
@@ -385,7 +393,8 @@ parse_txn(JsonNode *node)
     t = zpcid_journal_txn_new(op);
     if (!get_string_or_null(o, "id", &t->id) || t->id == NULL ||
         !get_bool(o, "persistent", &t->persistent) ||
-        !get_strv(o, "allow-guards", &t->allow_guards))
+        !get_strv(o, "allow-guards", &t->allow_guards) ||
+        !get_string_or_null(o, "owner", &t->owner))
         return NULL;
     fids = get_array(o, "fids");
     for (guint i = 0; fids != NULL && i < json_array_get_length(fids); i++) {
@@ -450,7 +459,7 @@ load(ZpcidJournal *j, GError **error)
     }
     if (version != ZPCID_JOURNAL_VERSION) {
         g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_UNSUPPORTED,
-                    _("The binder state “%s” has version %" G_GINT64_FORMAT
+                    _("The binder state “%s” has version %" PRId64
                       ", but this zpcid reads only version %d."),
                     j->path, version, ZPCID_JOURNAL_VERSION);
         return FALSE;

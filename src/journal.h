@@ -8,9 +8,10 @@
  *   { "format": "zpcid-binder", "version": 1,
  *     "bindings": [ { "fid": 17, "uid": 5, "address": "0005:00:00.0",
  *                     "host-driver": "mlx5_core" | null, "persistent": true,
- *                     "allow-guards": ["net"] } ],
+ *                     "allow-guards": ["net"], "owner": "libvirt:…" | null } ],
  *     "transactions": [ { "id": "…", "operation": "bind" | "unbind",
- *                         "persistent": false, "allow-guards": [], "fids": [17, 18],
+ *                         "persistent": false, "allow-guards": [], "owner": null,
+ *                         "fids": [17, 18],
  *                         "functions": [ { "fid": 17, "uid": 5, "address": "0005:00:00.0",
  *                                          "driver-before": "mlx5_core" | null,
  *                                          "override-before": null | "…",
@@ -19,7 +20,9 @@
  *                                          "override-after": "vfio-pci" | null,
  *                                          "step": "unbind", "file": "…/unbind",
  *                                          "rolling-back": false } ] } ] }
- * "uid" is -1 when the kernel does not show one. A file of another format or a newer
+ * "uid" is -1 when the kernel does not show one. "owner" (the Bind option of the same name,
+ * e.g. the libvirt hook's "libvirt:<domain uuid>") may be absent: files written before it
+ * existed read as bindings without an owner. A file of another format or a newer
  * version is refused, never overwritten.
  *
  * Every change is written to binder.json.tmp, fsync'ed, renamed over binder.json and the
@@ -55,6 +58,7 @@ typedef struct {
     char *operation;    /* "bind" or "unbind" */
     gboolean persistent; /* what the commit records, so that recovery can complete it */
     GStrv allow_guards;
+    char *owner;        /* recorded with the bindings the commit creates; NULL: none */
     GArray *fids;       /* guint32: every FID of the request, including no-ops */
     GPtrArray *members; /* ZpcidJournalMember*: the functions that change */
 } ZpcidJournalTxn;
@@ -66,6 +70,7 @@ typedef struct {
     char *host_driver; /* NULL: none known */
     gboolean persistent;
     GStrv allow_guards; /* guard names allowed when the binding was made (may be NULL) */
+    char *owner;        /* who asked for the binding (Bind option "owner"); NULL: nobody said */
 } ZpcidJournalBinding;
 
 ZpcidJournalMember *zpcid_journal_member_new(void);

@@ -1,6 +1,7 @@
 #include "spec.h"
 
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "error.h"
@@ -118,8 +119,8 @@ zpcid_parse_id(const char *text, guint64 max, guint64 *value, GError **error)
     if (v > max) {
         g_autofree char *quoted = quote_input(text);
         g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
-                    _("The number “%s” is larger than the largest allowed value 0x%" G_GINT64_MODIFIER
-                      "x."),
+                    _("The number “%s” is larger than the largest allowed value 0x%" PRIx64
+                      "."),
                     quoted, max);
         return FALSE;
     }

@@ -98,6 +98,7 @@ zpcid_function_to_variant(const ZpcidFunction *f, const ZpcidFunctionExtra *extr
         g_variant_builder_add(&domains, "s", extra->domains[i]);
     g_variant_builder_add(&b, "{sv}", "Domains", g_variant_builder_end(&domains));
     ADD("Persistent", "b", extra != NULL && extra->persistent);
+    ADD("Owner", "s", extra != NULL && extra->owner != NULL ? extra->owner : "");
     add_strv(&b, "Errors", f->errors);
     return g_variant_builder_end(&b);
 }

@@ -20,6 +20,7 @@ typedef struct {
     const char *host_driver;    /* driver to restore, "" if none recorded */
     const char *const *domains; /* libvirt domains referencing the function */
     gboolean persistent;
+    const char *owner;          /* Bind option "owner" of zpcid's binding, NULL if none */
 } ZpcidFunctionExtra;
 
 /* a{sv} of org.zpcid1.Function properties. Numeric attributes of type x are -1 when

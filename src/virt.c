@@ -132,8 +132,10 @@ lookup(ZpcidVirt *virt, const char *name, GError **error)
 {
     virDomainPtr dom = virDomainLookupByName(virt->conn, name);
 
-    if (dom == NULL)
-        set_error(error, _("libvirt has no domain “%s”: %s"), name);
+    if (dom == NULL) {
+        g_autofree char *quoted = zpcid_error_quote(name);
+        set_error(error, _("libvirt has no domain “%s”: %s"), quoted);
+    }
     return dom;
 }
 

@@ -38,6 +38,7 @@
 #define ZPCID_OPTION_PERSISTENT          "persistent"               /* b, Bind/Unbind */
 #define ZPCID_OPTION_TIMEOUT             "timeout"                  /* u ms, Bind/Unbind */
 #define ZPCID_OPTION_ALLOW_GUARDS        "allow-guards"             /* as, Bind/Unbind */
+#define ZPCID_OPTION_OWNER               "owner"                    /* s, Bind/Unbind */
 #define ZPCID_OPTION_POLICY              "policy"                   /* s, domain XML */
 #define ZPCID_OPTION_IDS                 "ids"                      /* a(uu), domain XML */
 #define ZPCID_OPTION_INTERPRETATION      "interpretation"           /* s, domain XML */
@@ -50,6 +51,12 @@
 
 /* The client's override of the bus address (tests, private buses). */
 #define ZPCID_ENV_BUS_ADDRESS "ZPCID_BUS_ADDRESS"
+
+/* The libvirt hook's override of ZPCID_DEFAULT_CONFIG_FILE (libvirt itself passes no
+ * environment to hooks, so this is for tests and wrappers). */
+#define ZPCID_ENV_CONFIG_FILE "ZPCID_CONFIG_FILE"
+/* The Bind/Unbind "owner" the libvirt hook uses, followed by the domain's UUID. */
+#define ZPCID_HOOK_OWNER_PREFIX "libvirt:"
 
 /* Namespace of zpcid's element inside a libvirt domain's <metadata>. */
 #define ZPCID_LIBVIRT_METADATA_NS     "https://zpcid.org/xmlns/libvirt/1"

@@ -75,14 +75,20 @@ test_bad_values(void)
         {"[libvirt-hook]\ntimeout-seconds=301\n", "timeout-seconds"},
         {"[libvirt-hook]\nbind-unmanaged=1\n", NULL}, /* GKeyFile takes 1 and 0 */
         {"[libvirt-hook]\nbind-unmanaged=maybe\n", "bind-unmanaged"},
+        /* Escapes: GLib would hand back "qemu:///system" and "qemu:///sy\qstem". */
+        {"[zpcid]\nlibvirt-uri=qemu:///system\\\n", "libvirt-uri"},
+        {"[zpcid]\nlibvirt-uri=qemu:///sy\\qstem\n", "libvirt-uri"},
+        {"[zpcid]\nstate-dir=/var/lib/zpcid\\\\\n", NULL}, /* an escaped backslash */
+        {"[zpcid]\nstate-dir=/var/lib/\xff\n", "state-dir"},
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_auto(ZpcidConfig) config = {0};
         g_autoptr(GError) error = NULL;
         gboolean ok = parse(cases[i].text, &config, NULL, &error);
+        g_autofree char *shown = g_strescape(cases[i].text, NULL);
 
-        g_test_message("case %zu: %s", i, cases[i].text);
+        g_test_message("case %zu: %s", i, shown);
         if (cases[i].key == NULL) {
             g_assert_no_error(error);
             g_assert_true(ok);
@@ -111,6 +117,20 @@ test_unknown_and_malformed(void)
 
     g_assert_false(parse("no group line\n", &config, NULL, &error));
     g_assert_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    zpcid_config_clear(&config);
+
+    /* Names that are not UTF-8 are quoted as valid UTF-8 (found by fuzz-config). */
+    g_ptr_array_set_size(warnings, 0);
+    g_assert_true(parse("[gr\xffoup]\nk=1\n[zpcid]\nk\xfe=1\n", &config, warnings, &error));
+    g_assert_cmpuint(warnings->len, ==, 2);
+    for (guint i = 0; i < warnings->len; i++)
+        g_assert_true(g_utf8_validate(warnings->pdata[i], -1, NULL));
+    g_assert_nonnull(strstr(warnings->pdata[0], "gr\uFFFDoup"));
+    zpcid_config_clear(&config);
+    g_assert_false(parse("[a[\xff]\n", &config, NULL, &error));
+    g_assert_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT);
+    g_assert_true(g_utf8_validate(error->message, -1, NULL));
     g_clear_error(&error);
     zpcid_config_clear(&config);
 

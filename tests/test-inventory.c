@@ -153,6 +153,48 @@ test_refresh_one(void)
     test_remove_tree(root);
 }
 
+/* A uevent re-reads one function and looks for its interfaces and disks from its own
+ * directory (not through every class link): on a generated host with PFs, VFs, netdevs,
+ * partitioned and held disks, that must find exactly what the full scan found. */
+static void
+test_refresh_matches_scan(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("zpcid-host-XXXXXX", &error);
+    g_autofree char *root = g_build_filename(tmp, "host", NULL);
+    const char *argv[] = {"python3", g_getenv("MKHOST"), root, "--functions", "48",
+                          "--pf-with-vfs", "2", "--vfs-per-pf", "3", "--seed", "3", NULL};
+    g_autoptr(ZpcidInventory) inv = NULL;
+    g_autoptr(GPtrArray) list = NULL;
+    guint netdevs = 0, blockdevs = 0;
+    gint status;
+    Events e = {0};
+
+    g_assert_no_error(error);
+    g_assert_nonnull(argv[1]);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                               NULL, &status, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    inv = scan(root);
+    g_signal_connect(inv, "function-added", G_CALLBACK(on_added), &e);
+    g_signal_connect(inv, "function-removed", G_CALLBACK(on_removed), &e);
+    g_signal_connect(inv, "function-changed", G_CALLBACK(on_changed), &e);
+    list = zpcid_inventory_list(inv);
+    for (guint i = 0; i < list->len; i++) {
+        ZpcidFunction *f = g_ptr_array_index(list, i);
+        if (f->address == NULL)
+            continue;
+        netdevs += f->netdevs->len;
+        blockdevs += f->blockdevs->len;
+        zpcid_inventory_refresh_address(inv, f->address);
+    }
+    g_assert_cmpuint(netdevs, >, 5);
+    g_assert_cmpuint(blockdevs, >, 5);
+    g_assert_cmpuint(e.changed + e.added + e.removed, ==, 0);
+    test_remove_tree(root);
+}
+
 /* Writes @content into attribute @attr of function 0001:00:00.0 and returns its errors. */
 static ZpcidFunction *
 load_with(const char *root, const char *attr, const char *content, gssize len)
@@ -227,10 +269,11 @@ test_malformed(void)
     {
         g_autofree char *path = g_build_filename(root, DEV1, "mio_enabled", NULL);
         g_autofree char *uidp = g_build_filename(root, DEV1, "uid", NULL);
+        g_autofree char *utilp = g_build_filename(root, DEV1, "util_string", NULL);
         g_autoptr(ZpcidInventory) inv = NULL;
         g_unlink(path);
         g_unlink(uidp);
-        g_unlink(g_build_filename(root, DEV1, "util_string", NULL));
+        g_unlink(utilp);
         inv = scan(root);
         f = zpcid_inventory_lookup_fid(inv, 0x1822);
         g_assert_cmpint(f->mio_enabled, ==, -1);
@@ -318,6 +361,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/inventory/scan", test_scan_ready_host);
     g_test_add_func("/inventory/refresh-one", test_refresh_one);
+    g_test_add_func("/inventory/refresh-matches-scan", test_refresh_matches_scan);
     g_test_add_func("/inventory/malformed", test_malformed);
     g_test_add_func("/inventory/symlink-loops", test_symlink_loops);
     g_test_add_func("/inventory/empty-root", test_empty_and_missing_roots);

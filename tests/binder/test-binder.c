@@ -377,6 +377,64 @@ test_invalid(Fx *fx, gconstpointer data)
     g_assert_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT);
 }
 
+/* The owner is recorded only with what the request moved, survives a restart, and Unbind with
+ * an owner gives back only that owner's functions. */
+static void
+test_owner(Fx *fx, gconstpointer data)
+{
+    guint32 fids[] = {fx_fid(fx, 2), fx_fid(fx, 4)};
+    ZpcidBindOptions opts = ZPCID_BIND_OPTIONS_INIT;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ZpcidBindReport) report = NULL;
+    g_autofree char *store = NULL;
+    g_autofree char *d2 = NULL, *d4 = NULL;
+    g_autofree char *owner = g_strdup("libvirt:c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+    ZpcidBindFunctionResult *r;
+
+    opts.owner = owner;
+    report = run(fx, TRUE, fids, 2, &opts, &error);
+    g_assert_no_error(error);
+    /* The binder keeps its own copy. */
+    owner[0] = 'X';
+    g_assert_cmpstr(zpcid_binder_get_owner(fx->binder, fids[0]), ==,
+                    "libvirt:c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+    /* Already on vfio-pci before: not this owner's. */
+    g_assert_null(zpcid_binder_get_owner(fx->binder, fids[1]));
+    g_assert_true(g_file_get_contents(zpcid_journal_get_path(zpcid_binder_get_journal(fx->binder)),
+                                      &store, NULL, NULL));
+    g_assert_nonnull(strstr(store, "\"owner\" : \"libvirt:c7a5fdbd-cdaf-9455-926a-d65c16db1809\""));
+
+    fx_close(fx);
+    fx_open(fx);
+    g_assert_true(zpcid_binder_recover(fx->binder, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(zpcid_binder_get_owner(fx->binder, fids[0]), ==,
+                    "libvirt:c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+
+    /* Somebody else's owner: nothing is given back, and that is no error. */
+    g_clear_pointer(&report, zpcid_bind_report_free);
+    opts.owner = "libvirt:other";
+    report = run(fx, FALSE, fids, 2, &opts, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(report->functions->len, ==, 0);
+    d2 = fx_driver(fx, 2);
+    g_assert_cmpstr(d2, ==, "vfio-pci");
+
+    g_clear_pointer(&report, zpcid_bind_report_free);
+    opts.owner = "libvirt:c7a5fdbd-cdaf-9455-926a-d65c16db1809";
+    report = run(fx, FALSE, fids, 2, &opts, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(report->functions->len, ==, 1);
+    r = g_ptr_array_index(report->functions, 0);
+    g_assert_cmpuint(r->fid, ==, fids[0]);
+    g_clear_pointer(&d2, g_free);
+    d2 = fx_driver(fx, 2);
+    d4 = fx_driver(fx, 4);
+    g_assert_cmpstr(d2, ==, "ism");
+    g_assert_cmpstr(d4, ==, "vfio-pci");
+    g_assert_null(zpcid_binder_get_owner(fx->binder, fids[0]));
+}
+
 static void
 test_options_variant(void)
 {
@@ -406,6 +464,22 @@ test_options_variant(void)
     g_assert_false(zpcid_bind_options_from_variant(guard, &opts, &error));
     g_assert_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
+    {
+        g_autoptr(GVariant) owner =
+            g_variant_ref_sink(g_variant_new_parsed("{'owner': <'libvirt:1234'>}"));
+        g_autoptr(GVariant) empty = g_variant_ref_sink(g_variant_new_parsed("{'owner': <''>}"));
+        g_autoptr(GVariant) control = g_variant_ref_sink(
+            g_variant_new_parsed("{'owner': <'a\\nb'>}"));
+
+        g_assert_true(zpcid_bind_options_from_variant(owner, &opts, &error));
+        g_assert_cmpstr(opts.owner, ==, "libvirt:1234");
+        g_assert_false(zpcid_bind_options_from_variant(empty, &opts, &error));
+        g_assert_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+        g_assert_false(zpcid_bind_options_from_variant(control, &opts, &error));
+        g_assert_error(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+    }
 
     for (guint i = 0; i < ZPCID_GUARD_LAST; i++) {
         g_assert_true(zpcid_guard_from_string(zpcid_guard_to_string(i), &g, NULL));
@@ -1575,6 +1649,7 @@ main(int argc, char **argv)
     FX("/binder/unbind-foreign", test_unbind_foreign);
     FX("/binder/dry-run", test_dry_run);
     FX("/binder/invalid", test_invalid);
+    FX("/binder/owner", test_owner);
     g_test_add_func("/binder/options-variant", test_options_variant);
     g_test_add("/binder/vfio-not-loaded", Fx, NULL, fx_setup_no_vfio, test_vfio_not_loaded,
                fx_teardown);

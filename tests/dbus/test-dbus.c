@@ -1,19 +1,18 @@
 /* zpcid over D-Bus, end to end: a private dbus-daemon running zpcid's own bus policy, the
  * real zpcid on a generated host tree (binds happen under the simulated kernel), a fake
  * polkit (python3-dbusmock's polkitd template) and the real zpcidctl. Every test starts its
- * own bus and daemon, so that none sees another's changes. */
+ * own bus and daemon, so that none sees another's changes. The fixture is dbus-fixture.c. */
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <grp.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dbus-fixture.h"
 #include "error.h"
 #include "inventory.h"
 #include "readiness.h"
@@ -21,795 +20,6 @@
 #include "variant.h"
 #include "zpcid-dbus-generated.h"
 #include "zpcid-names.h"
-
-#define TIMEOUT_MS 15000
-#define NOBODY 65534
-
-/* Addresses of the fixed head of mkhost.py's functions (UID checking on: domain = uid). */
-#define ADDR_NET_UP "0001:00:00.0"   /* mlx5_core, eno1 up: net guard */
-#define ADDR_ISM "0003:00:00.0"      /* ism, nothing on it */
-#define ADDR_UNBOUND "0004:00:00.0"  /* roce without driver */
-#define ADDR_IDLE_NVME "000a:00:00.0" /* nvme, disk not mounted: free to bind */
-
-#define ERR_INVALID ZPCID_DBUS_ERROR_INVALID_ARG
-#define ERR_NOT_AUTHORIZED ZPCID_DBUS_ERROR_NOT_AUTHORIZED
-
-typedef enum {
-    ENV_DEFAULT = 0,
-    ENV_POLKIT = 1 << 0,  /* fake polkit on the bus before zpcid starts */
-    ENV_GUEST = 1 << 1,   /* libvirt test driver with a running guest using ADDR_NET_UP */
-    ENV_NOTIFY = 1 << 2,  /* a NOTIFY_SOCKET with the watchdog on */
-} EnvFlags;
-
-typedef struct {
-    char *member;
-    char *path;
-    GVariant *params;
-} Signal;
-
-typedef struct {
-    EnvFlags flags;
-    char *tmp;
-    char *host;
-    char *state;
-    char *uevent_socket;
-    char *libvirt_uri;
-    char *bus_address;
-    char *notify_path;
-    char *config;
-    int notify_fd;
-    gboolean daemon_gone;
-    GSubprocess *bus;
-    GSubprocess *mock;
-    GSubprocess *daemon;
-    GDBusConnection *conn;
-    GPtrArray *signals;
-    guint subscription;
-} Env;
-
-/* ---- processes ---- */
-
-/* Children die with the test, also when an assertion aborts it. */
-static void
-child_setup_die_with_parent(gpointer user_data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
-child_setup_nobody(gpointer user_data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
-        _exit(127);
-}
-
-static gboolean
-simkernel_available(void)
-{
-    const char *path = g_getenv("ZPCID_SIMKERNEL");
-    return path != NULL && g_file_test(path, G_FILE_TEST_EXISTS);
-}
-
-static const char *
-dbusmock_python(void)
-{
-    const char *python = g_getenv("ZPCID_DBUSMOCK_PYTHON");
-    return python != NULL && *python != '\0' ? python : NULL;
-}
-
-static GSubprocessLauncher *
-launcher_new(GSubprocessFlags flags, gboolean as_nobody)
-{
-    GSubprocessLauncher *launcher = g_subprocess_launcher_new(flags);
-
-    /* Nothing of the test's own environment that could reach a real bus or preload. */
-    g_subprocess_launcher_unsetenv(launcher, "LD_PRELOAD");
-    g_subprocess_launcher_unsetenv(launcher, "ZPCID_SIMKERNEL_ROOT");
-    g_subprocess_launcher_unsetenv(launcher, "DBUS_SESSION_BUS_ADDRESS");
-    g_subprocess_launcher_unsetenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS");
-    g_subprocess_launcher_unsetenv(launcher, "NOTIFY_SOCKET");
-    g_subprocess_launcher_set_child_setup(launcher, as_nobody ? child_setup_nobody
-                                                              : child_setup_die_with_parent,
-                                          NULL, NULL);
-    return launcher;
-}
-
-static void
-run_quiet(const char *const *argv)
-{
-    g_autoptr(GSubprocessLauncher) launcher = launcher_new(G_SUBPROCESS_FLAGS_NONE, FALSE);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(launcher, argv, &error);
-
-    g_assert_no_error(error);
-    g_assert_true(g_subprocess_wait_check(p, NULL, &error));
-    g_assert_no_error(error);
-}
-
-static gboolean
-on_timeout_flag(gpointer user_data)
-{
-    *(gboolean *)user_data = TRUE;
-    return G_SOURCE_REMOVE;
-}
-
-/* Iterates the main context until @done(@data) or the timeout. */
-static gboolean
-on_tick(gpointer user_data)
-{
-    return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the main context until @done(@data) or the timeout; @done is also asked on a
- * short tick, for conditions that no event of ours announces. */
-static gboolean
-wait_until(gboolean (*done)(gpointer), gpointer data)
-{
-    gboolean timed_out = FALSE;
-    guint timer = g_timeout_add(TIMEOUT_MS, on_timeout_flag, &timed_out);
-    guint tick = g_timeout_add(20, on_tick, NULL);
-    gboolean ok;
-
-    while (!(ok = done(data)) && !timed_out)
-        g_main_context_iteration(NULL, TRUE);
-    g_source_remove(tick);
-    if (!timed_out)
-        g_source_remove(timer);
-    return ok;
-}
-
-static gboolean
-name_has_owner(Env *env, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
-        env->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-        "NameHasOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"),
-        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-    gboolean owned = FALSE;
-
-    if (reply == NULL)
-        g_test_message("NameHasOwner: %s", error->message);
-    if (reply != NULL)
-        g_variant_get(reply, "(b)", &owned);
-    return owned;
-}
-
-typedef struct {
-    Env *env;
-    const char *name;
-    gboolean owned;
-} NameWait;
-
-static gboolean
-name_reached(gpointer data)
-{
-    NameWait *w = data;
-    if (w->owned && w->env->daemon_gone)
-        g_error("zpcid exited before it owned its name.");
-    return name_has_owner(w->env, w->name) == w->owned;
-}
-
-static void
-wait_for_name(Env *env, const char *name, gboolean owned)
-{
-    NameWait w = {env, name, owned};
-    g_assert_true(wait_until(name_reached, &w));
-}
-
-/* ---- the environment ---- */
-
-static void
-write_bus_config(Env *env)
-{
-    g_autofree char *path = g_build_filename(env->tmp, "bus.conf", NULL);
-    g_autofree char *policy = g_build_filename(g_getenv("ZPCID_SOURCE_ROOT"), "xml",
-                                               "org.zpcid1.conf", NULL);
-    g_autofree char *own = NULL;
-    g_autofree char *config = NULL;
-    g_autoptr(GError) error = NULL;
-
-    /* Like the system bus: method calls are denied unless a policy allows them, so zpcid's
-     * own policy file decides what its callers may do. */
-    if (getuid() != 0)
-        own = g_strdup_printf("<policy user=\"%u\"><allow own=\"" ZPCID_DBUS_NAME
-                              "\"/></policy>",
-                              getuid());
-    config = g_strdup_printf(
-        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
-        " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-        "<busconfig>\n"
-        "  <type>system</type>\n"
-        "  <listen>unix:path=%s/bus</listen>\n"
-        "  <auth>EXTERNAL</auth>\n"
-        "  <policy context=\"default\">\n"
-        "    <allow user=\"*\"/>\n"
-        "    <deny own=\"*\"/>\n"
-        "    <deny send_type=\"method_call\"/>\n"
-        "    <allow send_type=\"signal\"/>\n"
-        "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
-        "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-        "    <allow receive_type=\"method_call\"/>\n"
-        "    <allow receive_type=\"method_return\"/>\n"
-        "    <allow receive_type=\"error\"/>\n"
-        "    <allow receive_type=\"signal\"/>\n"
-        "    <allow send_destination=\"org.freedesktop.DBus\"/>\n"
-        "    <allow own=\"org.freedesktop.PolicyKit1\"/>\n"
-        "    <allow send_destination=\"org.freedesktop.PolicyKit1\"/>\n"
-        "  </policy>\n"
-        "  %s\n"
-        "  <include>%s</include>\n"
-        "</busconfig>\n",
-        env->tmp, own != NULL ? own : "", policy);
-    g_assert_true(g_file_set_contents(path, config, -1, &error));
-    g_assert_no_error(error);
-}
-
-static void
-start_bus(Env *env)
-{
-    g_autoptr(GSubprocessLauncher) launcher = launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE, FALSE);
-    g_autofree char *config = g_strdup_printf("--config-file=%s/bus.conf", env->tmp);
-    const char *argv[] = {g_getenv("DBUS_DAEMON"), config, "--nofork", "--print-address=1",
-                          NULL};
-    g_autoptr(GDataInputStream) out = NULL;
-    g_autoptr(GError) error = NULL;
-    gsize len;
-
-    write_bus_config(env);
-    env->bus = g_subprocess_launcher_spawnv(launcher, argv, &error);
-    g_assert_no_error(error);
-    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(env->bus));
-    env->bus_address = g_data_input_stream_read_line(out, &len, NULL, &error);
-    g_assert_no_error(error);
-    g_assert_nonnull(env->bus_address);
-    env->conn = g_dbus_connection_new_for_address_sync(
-        env->bus_address,
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-        NULL, NULL, &error);
-    g_assert_no_error(error);
-    g_dbus_connection_set_exit_on_close(env->conn, FALSE);
-}
-
-static void
-start_mock(Env *env)
-{
-    g_autoptr(GSubprocessLauncher) launcher = launcher_new(G_SUBPROCESS_FLAGS_NONE, FALSE);
-    const char *argv[] = {dbusmock_python(), "-m", "dbusmock", "--template", "polkitd", NULL};
-    g_autoptr(GError) error = NULL;
-
-    g_subprocess_launcher_setenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS", env->bus_address, TRUE);
-    /* The mock logs every call on stdout, which is the test's TAP stream: keep it on stderr. */
-    g_subprocess_launcher_take_stdout_fd(launcher, dup(STDERR_FILENO));
-    env->mock = g_subprocess_launcher_spawnv(launcher, argv, &error);
-    g_assert_no_error(error);
-    wait_for_name(env, "org.freedesktop.PolicyKit1", TRUE);
-}
-
-static void
-polkit_allow(Env *env, const char *const *actions)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
-        env->conn, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
-        "org.freedesktop.DBus.Mock", "SetAllowed",
-        g_variant_new("(@as)", g_variant_new_strv(actions, -1)), NULL, G_DBUS_CALL_FLAGS_NONE,
-        -1, NULL, &error);
-
-    g_assert_no_error(error);
-    g_assert_nonnull(reply);
-}
-
-static void
-on_signal(GDBusConnection *conn, const char *sender, const char *path, const char *iface,
-          const char *member, GVariant *params, gpointer user_data)
-{
-    Env *env = user_data;
-    Signal *s = g_new0(Signal, 1);
-
-    s->member = g_strdup(member);
-    s->path = g_strdup(path);
-    s->params = g_variant_ref(params);
-    g_ptr_array_add(env->signals, s);
-}
-
-static void
-signal_free(Signal *s)
-{
-    g_free(s->member);
-    g_free(s->path);
-    g_variant_unref(s->params);
-    g_free(s);
-}
-
-static void
-write_libvirt_node(Env *env)
-{
-    g_autofree char *path = g_build_filename(env->tmp, "libvirt.xml", NULL);
-    g_autoptr(GError) error = NULL;
-    /* The test driver starts every domain of its file; this one uses ADDR_NET_UP. */
-    const char *node =
-        "<node>\n"
-        "  <domain type='test'>\n"
-        "    <name>zpcid-guest</name>\n"
-        "    <memory unit='MiB'>512</memory>\n"
-        "    <vcpu>1</vcpu>\n"
-        "    <os><type arch='s390x' machine='s390-ccw-virtio'>hvm</type></os>\n"
-        "    <devices>\n"
-        "      <hostdev mode='subsystem' type='pci' managed='yes'>\n"
-        "        <source><address domain='0x0001' bus='0x00' slot='0x00' function='0x0'/>"
-        "</source>\n"
-        "      </hostdev>\n"
-        "    </devices>\n"
-        "  </domain>\n"
-        "</node>\n";
-
-    g_assert_true(g_file_set_contents(path, node, -1, &error));
-    g_assert_no_error(error);
-    env->libvirt_uri = g_strdup_printf("test://%s", path);
-}
-
-static void
-start_notify_socket(Env *env)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-
-    env->notify_path = g_build_filename(env->tmp, "notify", NULL);
-    g_assert_cmpuint(strlen(env->notify_path), <, sizeof(addr.sun_path));
-    strcpy(addr.sun_path, env->notify_path);
-    env->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    g_assert_cmpint(env->notify_fd, >=, 0);
-    g_assert_cmpint(bind(env->notify_fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
-}
-
-static GSubprocess *
-spawn_daemon(Env *env, const char *state, const char *uevent_socket, gboolean replace)
-{
-    g_autoptr(GSubprocessLauncher) launcher = launcher_new(G_SUBPROCESS_FLAGS_NONE, FALSE);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GError) error = NULL;
-    GSubprocess *daemon;
-
-    g_subprocess_launcher_setenv(launcher, "DBUS_SESSION_BUS_ADDRESS", env->bus_address, TRUE);
-    /* polkit's "system bus" is the private bus too, so the fake polkitd can answer. */
-    g_subprocess_launcher_setenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS", env->bus_address, TRUE);
-    if (simkernel_available()) {
-        g_subprocess_launcher_setenv(launcher, "LD_PRELOAD", g_getenv("ZPCID_SIMKERNEL"), TRUE);
-        g_subprocess_launcher_setenv(launcher, "ZPCID_SIMKERNEL_ROOT", env->host, TRUE);
-    }
-    if (env->notify_path != NULL) {
-        g_subprocess_launcher_setenv(launcher, "NOTIFY_SOCKET", env->notify_path, TRUE);
-        g_subprocess_launcher_setenv(launcher, "WATCHDOG_USEC", "200000", TRUE);
-    }
-    if (g_getenv("ZPCID_TEST_VERBOSE") != NULL)
-        g_subprocess_launcher_setenv(launcher, "G_MESSAGES_DEBUG", "all", TRUE);
-    g_ptr_array_add(argv, (char *)g_getenv("ZPCID_DAEMON"));
-    g_ptr_array_add(argv, "--session");
-    g_ptr_array_add(argv, "--host-root");
-    g_ptr_array_add(argv, env->host);
-    g_ptr_array_add(argv, "--state-dir");
-    g_ptr_array_add(argv, (char *)state);
-    g_ptr_array_add(argv, "--libvirt-uri");
-    g_ptr_array_add(argv, env->libvirt_uri);
-    g_ptr_array_add(argv, "--uevent-socket");
-    g_ptr_array_add(argv, (char *)uevent_socket);
-    g_ptr_array_add(argv, "--config");
-    g_ptr_array_add(argv, env->config);
-    if (replace)
-        g_ptr_array_add(argv, "--replace");
-    g_ptr_array_add(argv, NULL);
-    daemon = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-    g_assert_no_error(error);
-    return daemon;
-}
-
-static void
-on_daemon_exit(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Env *env = user_data;
-
-    /* Only the first daemon is watched; a test that replaces it clears the field first. */
-    if (g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL) && env->daemon == (gpointer)source)
-        env->daemon_gone = TRUE;
-}
-
-static Env *
-env_new(EnvFlags flags)
-{
-    Env *env = g_new0(Env, 1);
-    g_autoptr(GError) error = NULL;
-    const char *mkhost_args[] = {NULL, NULL, "--functions", "13", "--standby", "1", "--seed",
-                                 "21", NULL};
-
-    env->flags = flags;
-    env->notify_fd = -1;
-    env->tmp = g_dir_make_tmp("zpcid-dbus-XXXXXX", &error);
-    g_assert_no_error(error);
-    /* Other users (the "nobody" client) must reach the bus socket inside. */
-    g_assert_cmpint(g_chmod(env->tmp, 0755), ==, 0);
-    env->host = g_build_filename(env->tmp, "host", NULL);
-    env->state = g_build_filename(env->tmp, "state", NULL);
-    env->uevent_socket = g_build_filename(env->tmp, "uevent.sock", NULL);
-    env->config = g_build_filename(env->tmp, "zpcid.conf", NULL);
-    g_assert_true(g_file_set_contents(env->config, "[zpcid]\nmax-workers=4\n", -1, NULL));
-    mkhost_args[0] = g_getenv("MKHOST");
-    mkhost_args[1] = env->host;
-    run_quiet(mkhost_args);
-
-    if (flags & ENV_GUEST)
-        write_libvirt_node(env);
-    else
-        env->libvirt_uri = g_strdup("test:///default");
-    if (flags & ENV_NOTIFY)
-        start_notify_socket(env);
-
-    start_bus(env);
-    env->signals = g_ptr_array_new_with_free_func((GDestroyNotify)signal_free);
-    env->subscription = g_dbus_connection_signal_subscribe(
-        env->conn, ZPCID_DBUS_NAME, NULL, NULL, NULL, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal,
-        env, NULL);
-    if (flags & ENV_POLKIT)
-        start_mock(env);
-    env->daemon = spawn_daemon(env, env->state, env->uevent_socket, FALSE);
-    g_subprocess_wait_async(env->daemon, NULL, on_daemon_exit, env);
-    wait_for_name(env, ZPCID_DBUS_NAME, TRUE);
-    return env;
-}
-
-/* SIGTERM must end zpcid cleanly, with status 0. */
-static void
-stop_daemon(GSubprocess *daemon)
-{
-    g_autoptr(GError) error = NULL;
-
-    g_subprocess_send_signal(daemon, SIGTERM);
-    g_assert_true(g_subprocess_wait(daemon, NULL, &error));
-    g_assert_true(g_subprocess_get_if_exited(daemon));
-    g_assert_cmpint(g_subprocess_get_exit_status(daemon), ==, 0);
-}
-
-static void
-env_free(Env *env)
-{
-    const char *argv[] = {"rm", "-rf", env->tmp, NULL};
-
-    if (env->daemon != NULL)
-        stop_daemon(env->daemon);
-    g_clear_object(&env->daemon);
-    if (env->mock != NULL) {
-        g_subprocess_force_exit(env->mock);
-        g_subprocess_wait(env->mock, NULL, NULL);
-    }
-    g_clear_object(&env->mock);
-    g_dbus_connection_signal_unsubscribe(env->conn, env->subscription);
-    g_dbus_connection_close_sync(env->conn, NULL, NULL);
-    g_clear_object(&env->conn);
-    if (env->bus != NULL) {
-        g_subprocess_send_signal(env->bus, SIGTERM);
-        g_subprocess_wait(env->bus, NULL, NULL);
-    }
-    g_clear_object(&env->bus);
-    if (env->notify_fd >= 0)
-        close(env->notify_fd);
-    g_ptr_array_unref(env->signals);
-    g_assert_true(strstr(env->tmp, "zpcid-dbus-") != NULL);
-    run_quiet(argv);
-    g_free(env->tmp);
-    g_free(env->host);
-    g_free(env->state);
-    g_free(env->uevent_socket);
-    g_free(env->libvirt_uri);
-    g_free(env->bus_address);
-    g_free(env->notify_path);
-    g_free(env->config);
-    g_free(env);
-}
-
-/* ---- calls ---- */
-
-static GVariant *
-call(Env *env, const char *path, const char *iface, const char *method, GVariant *params,
-     GError **error)
-{
-    return g_dbus_connection_call_sync(env->conn, ZPCID_DBUS_NAME, path, iface, method, params,
-                                       NULL, G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, error);
-}
-
-static GVariant *
-call_ok(Env *env, const char *path, const char *iface, const char *method, GVariant *params)
-{
-    g_autoptr(GError) error = NULL;
-    GVariant *reply = call(env, path, iface, method, params, &error);
-
-    g_assert_no_error(error);
-    return reply;
-}
-
-/* Asserts that the call fails with the D-Bus error @name; returns the message. */
-static char *
-call_fails(Env *env, const char *path, const char *iface, const char *method, GVariant *params,
-           const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply = call(env, path, iface, method, params, &error);
-    g_autofree char *remote = NULL;
-
-    g_assert_null(reply);
-    g_assert_nonnull(error);
-    remote = g_dbus_error_get_remote_error(error);
-    if (g_strcmp0(remote, name) != 0)
-        g_printerr("%s.%s: expected %s, got %s\n", iface, method, name, error->message);
-    g_assert_cmpstr(remote, ==, name);
-    g_dbus_error_strip_remote_error(error);
-    /* Sentences, not codes (libvirt's own text may end them without a period). */
-    g_assert_true(!g_unichar_islower(g_utf8_get_char(error->message)) ||
-                  g_str_has_prefix(error->message, "libvirt "));
-    g_assert_cmpuint(strlen(error->message), >, 20);
-    return g_strdup(error->message);
-}
-
-static GVariant *
-manager_call(Env *env, const char *method, GVariant *params)
-{
-    return call_ok(env, ZPCID_DBUS_PATH, ZPCID_DBUS_IFACE_MANAGER, method, params);
-}
-
-static GVariant *
-get_all(Env *env, const char *path, const char *iface)
-{
-    g_autoptr(GVariant) reply = call_ok(env, path, "org.freedesktop.DBus.Properties", "GetAll",
-                                        g_variant_new("(s)", iface));
-    GVariant *props;
-
-    g_variant_get(reply, "(@a{sv})", &props);
-    return props;
-}
-
-static char *
-resolve(Env *env, const char *spec)
-{
-    g_autoptr(GVariant) reply = manager_call(env, "ResolveFunction",
-                                             g_variant_new("(sa{sv})", spec, NULL));
-    char *path;
-
-    g_variant_get(reply, "(o)", &path);
-    return path;
-}
-
-static char *
-function_string(Env *env, const char *spec, const char *key)
-{
-    g_autofree char *path = resolve(env, spec);
-    g_autoptr(GVariant) props = get_all(env, path, ZPCID_DBUS_IFACE_FUNCTION);
-    char *value = NULL;
-
-    g_assert_true(g_variant_lookup(props, key, "s", &value));
-    return value;
-}
-
-static GVariant *
-options_no_interaction(void)
-{
-    GVariantBuilder b;
-
-    g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add(&b, "{sv}", ZPCID_OPTION_NO_USER_INTERACTION,
-                          g_variant_new_boolean(TRUE));
-    return g_variant_builder_end(&b);
-}
-
-/* ---- signals ---- */
-
-typedef struct {
-    Env *env;
-    const char *member;
-    const char *path;     /* NULL: any */
-    const char *property; /* PropertiesChanged: must carry this one */
-    Signal *found;
-} SignalWait;
-
-static gboolean
-signal_matches(SignalWait *w, Signal *s)
-{
-    if (!g_str_equal(s->member, w->member))
-        return FALSE;
-    if (g_str_equal(w->member, "InterfacesAdded") || g_str_equal(w->member, "InterfacesRemoved")) {
-        const char *object;
-        g_variant_get_child(s->params, 0, "&o", &object);
-        return w->path == NULL || g_str_equal(object, w->path);
-    }
-    if (w->path != NULL && !g_str_equal(s->path, w->path))
-        return FALSE;
-    if (w->property != NULL) {
-        g_autoptr(GVariant) changed = g_variant_get_child_value(s->params, 1);
-        g_autoptr(GVariant) v = g_variant_lookup_value(changed, w->property, NULL);
-        return v != NULL;
-    }
-    return TRUE;
-}
-
-static gboolean
-signal_found(gpointer data)
-{
-    SignalWait *w = data;
-
-    for (guint i = 0; i < w->env->signals->len; i++) {
-        Signal *s = g_ptr_array_index(w->env->signals, i);
-        if (signal_matches(w, s)) {
-            w->found = g_ptr_array_steal_index(w->env->signals, i);
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-/* Waits for (and consumes) the first matching signal; its parameters. */
-static GVariant *
-wait_signal(Env *env, const char *member, const char *path, const char *property)
-{
-    SignalWait w = {env, member, path, property, NULL};
-    GVariant *params;
-
-    if (!wait_until(signal_found, &w))
-        g_error("No %s signal for %s (%s) arrived.", member, path != NULL ? path : "any path",
-                property != NULL ? property : "-");
-    params = g_variant_ref(w.found->params);
-    signal_free(w.found);
-    return params;
-}
-
-static void
-flush_signals(Env *env)
-{
-    /* A round trip to zpcid: whatever it sent before the reply is here after it. */
-    g_variant_unref(get_all(env, ZPCID_DBUS_PATH, ZPCID_DBUS_IFACE_MANAGER));
-    while (g_main_context_iteration(NULL, FALSE))
-        ;
-    g_ptr_array_set_size(env->signals, 0);
-}
-
-/* ---- uevents ---- */
-
-/* Sends "ACTION@DEVPATH\0ACTION=..\0DEVPATH=..\0KEY=VALUE\0..." like the kernel. */
-static void
-send_uevent(Env *env, const char *action, const char *devpath, ...)
-{
-    g_autoptr(GString) msg = g_string_new(NULL);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    const char *field;
-    va_list ap;
-    int fd;
-
-    g_string_append_printf(msg, "%s@%s", action, devpath);
-    g_string_append_c(msg, '\0');
-    g_string_append_printf(msg, "ACTION=%s", action);
-    g_string_append_c(msg, '\0');
-    g_string_append_printf(msg, "DEVPATH=%s", devpath);
-    g_string_append_c(msg, '\0');
-    va_start(ap, devpath);
-    while ((field = va_arg(ap, const char *)) != NULL) {
-        g_string_append(msg, field);
-        g_string_append_c(msg, '\0');
-    }
-    va_end(ap);
-    strcpy(addr.sun_path, env->uevent_socket);
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(sendto(fd, msg->str, msg->len, 0, (struct sockaddr *)&addr, sizeof(addr)), ==,
-                    (gssize)msg->len);
-    close(fd);
-}
-
-static void
-host_symlink(Env *env, const char *rel, const char *target)
-{
-    g_autofree char *path = g_build_filename(env->host, rel, NULL);
-    g_autofree char *dir = g_path_get_dirname(path);
-
-    g_mkdir_with_parents(dir, 0755);
-    g_unlink(path);
-    g_assert_cmpint(symlink(target, path), ==, 0);
-}
-
-static void
-host_remove(Env *env, const char *rel)
-{
-    g_autofree char *path = g_build_filename(env->host, rel, NULL);
-    const char *argv[] = {"rm", "-rf", path, NULL};
-
-    run_quiet(argv);
-}
-
-/* ---- zpcidctl ---- */
-
-typedef struct {
-    int status;
-    char *out;
-    char *err;
-} CtlResult;
-
-static void
-ctl_result_free(CtlResult *r)
-{
-    g_free(r->out);
-    g_free(r->err);
-    g_free(r);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(CtlResult, ctl_result_free)
-
-static CtlResult *
-run_ctl_full(Env *env, gboolean as_nobody, const char *const *args)
-{
-    g_autoptr(GSubprocessLauncher) launcher = launcher_new(
-        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, as_nobody);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GSubprocess) p = NULL;
-    g_autoptr(GError) error = NULL;
-    CtlResult *r = g_new0(CtlResult, 1);
-
-    g_autofree char *ctl = g_strdup(g_getenv("ZPCIDCTL"));
-
-    /* The build tree may sit below a directory only root can enter (a 0700 temp dir): the
-     * "nobody" client runs a copy inside the test's own world-readable directory. */
-    if (as_nobody) {
-        g_autofree char *copy = g_build_filename(env->tmp, "zpcidctl", NULL);
-        if (!g_file_test(copy, G_FILE_TEST_EXISTS)) {
-            g_autoptr(GFile) src = g_file_new_for_path(ctl);
-            g_autoptr(GFile) dst = g_file_new_for_path(copy);
-            g_assert_true(g_file_copy(src, dst, G_FILE_COPY_NONE, NULL, NULL, NULL, &error));
-            g_assert_no_error(error);
-            g_assert_cmpint(g_chmod(copy, 0755), ==, 0);
-        }
-        g_free(ctl);
-        ctl = g_steal_pointer(&copy);
-    }
-    g_subprocess_launcher_setenv(launcher, ZPCID_ENV_BUS_ADDRESS, env->bus_address, TRUE);
-    g_ptr_array_add(argv, ctl);
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, (char *)args[i]);
-    g_ptr_array_add(argv, NULL);
-    p = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &r->out, &r->err, &error));
-    g_assert_no_error(error);
-    g_assert_true(g_subprocess_get_if_exited(p));
-    r->status = g_subprocess_get_exit_status(p);
-    return r;
-}
-
-#define run_ctl(env, ...) run_ctl_full(env, FALSE, (const char *const[]){__VA_ARGS__, NULL})
-#define run_ctl_nobody(env, ...) run_ctl_full(env, TRUE, (const char *const[]){__VA_ARGS__, NULL})
-
-/* The spec ("0x...") of the standby function; its object path in @path. */
-static char *
-find_standby(Env *env, char **path)
-{
-    g_autoptr(GVariant) reply = call_ok(env, ZPCID_DBUS_PATH, "org.freedesktop.DBus.ObjectManager",
-                                        "GetManagedObjects", NULL);
-    g_autoptr(GVariantIter) iter = NULL;
-    const char *object;
-    GVariant *interfaces;
-
-    g_variant_get(reply, "(a{oa{sa{sv}}})", &iter);
-    while (g_variant_iter_loop(iter, "{&o@a{sa{sv}}}", &object, &interfaces)) {
-        g_autoptr(GVariant) props = g_variant_lookup_value(interfaces, ZPCID_DBUS_IFACE_FUNCTION,
-                                                           G_VARIANT_TYPE_VARDICT);
-        const char *state = NULL;
-        guint32 fid;
-
-        if (props != NULL && g_variant_lookup(props, "State", "&s", &state) &&
-            g_str_equal(state, "standby") && g_variant_lookup(props, "Fid", "u", &fid)) {
-            if (path != NULL)
-                *path = g_strdup(object);
-            g_variant_unref(interfaces);
-            return g_strdup_printf("0x%08x", fid);
-        }
-    }
-    g_assert_not_reached();
-    return NULL;
-}
 
 /* ======================================================================================= */
 
@@ -1560,6 +770,49 @@ assert_passes(Env *env, const Mutation *m, const char *fpath)
     g_assert_cmpstr(name, ==, ZPCID_DBUS_ERROR_UNSUPPORTED);
 }
 
+/* The details polkit gets name the function (fid, uid, address, pci-id) as the bus shows
+ * it, and the domain for domain actions. */
+static void
+assert_details(Env *env, const Mutation *m, GVariant *checks)
+{
+    const char *spec = g_str_equal(m->method, "DetachFromDomain") ? ADDR_NET_UP : ADDR_IDLE_NVME;
+    g_autofree char *path = resolve(env, spec);
+    g_autoptr(GVariant) props = get_all(env, path, ZPCID_DBUS_IFACE_FUNCTION);
+    g_autoptr(GVariant) details = NULL;
+    g_autofree char *fid = NULL;
+    g_autofree char *uid = NULL;
+    g_autofree char *pci_id = NULL;
+    const char *action;
+    const char *value;
+    guint32 fid_value, uid_value;
+    gint64 vendor, device;
+
+    g_variant_get_child(checks, 0, "(&s@a{ss}u)", &action, &details, NULL);
+    g_assert_cmpstr(action, ==, m->action);
+    g_assert_true(g_variant_lookup(props, "Fid", "u", &fid_value));
+    g_assert_true(g_variant_lookup(props, "Uid", "u", &uid_value));
+    g_assert_true(g_variant_lookup(props, "VendorId", "x", &vendor));
+    g_assert_true(g_variant_lookup(props, "DeviceId", "x", &device));
+    fid = g_strdup_printf("0x%08x", fid_value);
+    uid = g_strdup_printf("0x%04x", uid_value);
+    pci_id = g_strdup_printf("%04x:%04x", (guint)vendor, (guint)device);
+    g_test_message("%s: polkit details fid %s uid %s pci-id %s", m->name, fid, uid, pci_id);
+    g_assert_true(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_FID, "&s", &value));
+    g_assert_cmpstr(value, ==, fid);
+    g_assert_true(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_UID, "&s", &value));
+    g_assert_cmpstr(value, ==, uid);
+    g_assert_true(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_ADDRESS, "&s", &value));
+    g_assert_cmpstr(value, ==, spec);
+    g_assert_true(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_PCI_ID, "&s", &value));
+    g_assert_cmpstr(value, ==, pci_id);
+    if (g_str_equal(m->action, ZPCID_POLKIT_ACTION_MANAGE_DOMAINS)) {
+        g_assert_true(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_DOMAIN, "&s", &value));
+        g_assert_cmpstr(value, ==, "zpcid-guest");
+    } else {
+        g_assert_false(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_DOMAIN, "&s", &value));
+    }
+}
+
 static void
 test_polkit(void)
 {
@@ -1596,10 +849,54 @@ test_polkit(void)
     g_variant_unref(call_ok(env, fpath, ZPCID_DBUS_IFACE_FUNCTION, "GetHostdevXml",
                             g_variant_new("(a{sv})", NULL)));
 
-    /* polkit says yes: each passes. */
+    /* Each refusal above was one check of the right action, with interaction as asked. */
+    {
+        g_autoptr(GVariant) checks = polkit_take_checks(env);
+
+        g_assert_cmpuint(g_variant_n_children(checks), ==, 2 * G_N_ELEMENTS(mutations));
+        for (gsize i = 0; i < g_variant_n_children(checks); i++) {
+            const char *action;
+            guint32 flags;
+
+            g_variant_get_child(checks, i, "(&s@a{ss}u)", &action, NULL, &flags);
+            g_assert_cmpstr(action, ==, mutations[i / 2].action);
+            /* POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION = 1 */
+            g_assert_cmpuint(flags, ==, i % 2);
+        }
+    }
+
+    /* polkit says yes: each passes, and polkit was told which functions and domain. */
     polkit_allow(env, all);
-    for (gsize i = 0; i < G_N_ELEMENTS(mutations); i++)
+    for (gsize i = 0; i < G_N_ELEMENTS(mutations); i++) {
+        g_autoptr(GVariant) checks = NULL;
+
         assert_passes(env, &mutations[i], fpath);
+        checks = polkit_take_checks(env);
+        g_assert_cmpuint(g_variant_n_children(checks), ==, 1);
+        assert_details(env, &mutations[i], checks);
+    }
+
+    /* Overridden guards are a detail too, so that rules can refuse them. */
+    {
+        const char *one[] = {ADDR_IDLE_NVME, NULL};
+        const char *guards[] = {"net", "block", NULL};
+        g_autoptr(GVariant) checks = NULL;
+        g_autoptr(GVariant) details = NULL;
+        const char *value = NULL;
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+        g_variant_builder_add(&b, "{sv}", ZPCID_OPTION_DRY_RUN, g_variant_new_boolean(TRUE));
+        g_variant_builder_add(&b, "{sv}", ZPCID_OPTION_ALLOW_GUARDS,
+                              g_variant_new_strv(guards, -1));
+        g_variant_unref(manager_call(env, "Bind", g_variant_new("(^as@a{sv})", one,
+                                                                g_variant_builder_end(&b))));
+        checks = polkit_take_checks(env);
+        g_assert_cmpuint(g_variant_n_children(checks), ==, 1);
+        g_variant_get_child(checks, 0, "(&s@a{ss}u)", NULL, &details, NULL);
+        g_assert_true(g_variant_lookup(details, ZPCID_POLKIT_DETAIL_ALLOW_GUARDS, "&s", &value));
+        g_assert_cmpstr(value, ==, "net,block");
+    }
 
     /* Per action: bind allowed does not allow unbind. */
     polkit_allow(env, bind_only);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Fails when a source file with translatable strings is missing from po/POTFILES, or when
-# POTFILES names a file that does not exist.
+# Fails when a source file with translatable strings (C with _() or N_(), or a polkit policy
+# template) is missing from po/POTFILES, or when POTFILES names a file that does not exist.
 set -euo pipefail
 top=${1:-$(dirname "$0")/../..}
 cd "$top"
 status=0
 echo "1..2"
-missing=$(grep -lE '\bN?_\(' src/*.c cli/*.c daemon/*.c 2>/dev/null | sort | comm -23 - <(sort po/POTFILES) || true)
+# C sources of every program, and the polkit policy templates (translated through ITS rules).
+missing=$( (grep -lE '\bN?_\(' src/*.c cli/*.c daemon/*.c hook/*.c 2>/dev/null; ls xml/*.policy.in 2>/dev/null) |
+    sort | comm -23 - <(sort po/POTFILES) || true)
 if [ -n "$missing" ]; then
     echo "not ok 1 - files with translatable strings missing from po/POTFILES: $missing"
     status=1

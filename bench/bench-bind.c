@@ -3,7 +3,9 @@
  * times and their ratio. The target is a ratio of at least 4; this is a benchmark, not a
  * test, so it reports and does not fail on a slow machine.
  *
- *   LD_PRELOAD=.../libzpcid-simkernel.so MKHOST=.../mkhost.py bench-bind [N] [DELAY_MS] */
+ *   LD_PRELOAD=.../libzpcid-simkernel.so MKHOST=.../mkhost.py bench-bind [N] [DELAY_MS] [REPEAT]
+ *
+ * The last line is JSON for bench/run-bench.py: {"serial": [s...], "parallel": [s...]}. */
 #include <glib.h>
 #include <stdlib.h>
 
@@ -85,6 +87,9 @@ main(int argc, char **argv)
 {
     guint n = argc > 1 ? (guint)atoi(argv[1]) : 64;
     guint delay = argc > 2 ? (guint)atoi(argv[2]) : 100;
+    guint repeat = argc > 3 ? (guint)atoi(argv[3]) : 1;
+    g_autoptr(GString) json = g_string_new("{\"serial\": [");
+    g_autoptr(GString) json_parallel = g_string_new("\"parallel\": [");
     g_autoptr(GError) error = NULL;
     g_autofree char *tmp = g_dir_make_tmp("zpcid-bind-bench-XXXXXX", &error);
     g_autofree char *tmpl = g_build_filename(tmp, "template", NULL);
@@ -99,12 +104,20 @@ main(int argc, char **argv)
     faults = g_build_filename(tmpl, "fixture", "faults", NULL);
     g_assert_true(g_file_set_contents(faults, line, -1, NULL));
 
-    serial = run_once(tmp, tmpl, "serial", n, 1);
-    parallel = run_once(tmp, tmpl, "parallel", n, 16);
     g_print("bind of %u functions, %u ms unbind delay each, on the simulated kernel\n", n, delay);
-    g_print("  one after another (1 worker):  %7.3f s\n", serial);
-    g_print("  in parallel (16 workers):      %7.3f s\n", parallel);
-    g_print("  speed-up:                      %7.2fx (target >= 4x)\n", serial / parallel);
+    for (guint i = 0; i < repeat; i++) {
+        g_autofree char *serial_name = g_strdup_printf("serial%u", i);
+        g_autofree char *parallel_name = g_strdup_printf("parallel%u", i);
+
+        serial = run_once(tmp, tmpl, serial_name, n, 1);
+        parallel = run_once(tmp, tmpl, parallel_name, n, 16);
+        g_print("  one after another (1 worker):  %7.3f s\n", serial);
+        g_print("  in parallel (16 workers):      %7.3f s\n", parallel);
+        g_print("  speed-up:                      %7.2fx (target >= 4x)\n", serial / parallel);
+        g_string_append_printf(json, "%s%.6f", i > 0 ? ", " : "", serial);
+        g_string_append_printf(json_parallel, "%s%.6f", i > 0 ? ", " : "", parallel);
+    }
+    g_print("%s], %s]}\n", json->str, json_parallel->str);
     bt_remove_tmp(tmp);
     return 0;
 }
