@@ -41,14 +41,10 @@ static const OptionSpec xml_options[] = {
 };
 
 static const OptionSpec domain_xml_options[] = {
-    {ZPCID_OPTION_POLICY, "s"},
-    {ZPCID_OPTION_IDS, "a(uu)"},
-    {ZPCID_OPTION_INTERPRETATION, "s"},
-    {ZPCID_OPTION_MANAGED, "b"},
-    {ZPCID_OPTION_MERGE, "s"},
-    {ZPCID_OPTION_DOMAIN, "s"},
-    {ZPCID_OPTION_NEW_DOMAIN, "s"},
-    {NULL, NULL},
+    {ZPCID_OPTION_POLICY, "s"},         {ZPCID_OPTION_IDS, "a(uu)"},
+    {ZPCID_OPTION_INTERPRETATION, "s"}, {ZPCID_OPTION_MANAGED, "b"},
+    {ZPCID_OPTION_MERGE, "s"},          {ZPCID_OPTION_DOMAIN, "s"},
+    {ZPCID_OPTION_NEW_DOMAIN, "s"},     {NULL, NULL},
 };
 
 static const OptionSpec attach_options[] = {
@@ -156,8 +152,8 @@ lookup_string_option(GVariant *options, const char *key)
 static GPtrArray *
 resolve_specs(ZpcidService *self, const char *const *specs, GError **error)
 {
-    g_autoptr(GPtrArray) functions = g_ptr_array_new_with_free_func(
-        (GDestroyNotify)zpcid_function_unref);
+    g_autoptr(GPtrArray) functions =
+        g_ptr_array_new_with_free_func((GDestroyNotify)zpcid_function_unref);
 
     if (specs == NULL || specs[0] == NULL) {
         g_set_error_literal(error, ZPCID_ERROR, ZPCID_ERROR_INVALID_ARGUMENT,
@@ -314,16 +310,17 @@ handle_check(ZpcidDBusManager *manager, GDBusMethodInvocation *invocation, GVari
              ZpcidService *self)
 {
     g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) reply = NULL;
     gboolean interactive;
 
     if (!check_options(invocation, options, no_options, &interactive, &error)) {
         return_error(invocation, error);
         return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-    /* A caller who asks wants the host as it is now, not as the last uevent left it. */
-    zpcid_service_update_readiness(self);
+    reply = zpcid_service_get_readiness_variant(self);
+    /* The Passthrough/InterpretationReady properties go out before the reply that agrees. */
     g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(self->manager));
-    g_dbus_method_invocation_return_value(invocation, zpcid_report_to_variant(self->report));
+    g_dbus_method_invocation_return_value(invocation, reply);
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -396,8 +393,7 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
         g_autofree char *path = NULL;
         g_variant_builder_add(&paths, "o", function_path(r->fid, &path));
     }
-    g_dbus_method_invocation_return_value(call->invocation,
-                                          g_variant_new("(ao)", &paths));
+    g_dbus_method_invocation_return_value(call->invocation, g_variant_new("(ao)", &paths));
 }
 
 static void
@@ -413,9 +409,8 @@ on_bind_authorized(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     if (call->unbind)
-        zpcid_binder_unbind_async(self->binder, (const guint32 *)call->fids->data,
-                                  call->fids->len, &call->bind_options, self->cancellable,
-                                  on_bind_done, call);
+        zpcid_binder_unbind_async(self->binder, (const guint32 *)call->fids->data, call->fids->len,
+                                  &call->bind_options, self->cancellable, on_bind_done, call);
     else
         zpcid_binder_bind_async(self->binder, (const guint32 *)call->fids->data, call->fids->len,
                                 &call->bind_options, self->cancellable, on_bind_done, call);
@@ -460,9 +455,8 @@ start_bind(ZpcidService *self, GDBusMethodInvocation *invocation, GPtrArray *fun
     call->bind_options = bind_options;
     details = auth_details(functions, NULL, options);
     zpcid_auth_check_async(self->auth, invocation,
-                           unbind ? ZPCID_POLKIT_ACTION_UNBIND : ZPCID_POLKIT_ACTION_BIND,
-                           details, interactive, denied, self->cancellable, on_bind_authorized,
-                           call);
+                           unbind ? ZPCID_POLKIT_ACTION_UNBIND : ZPCID_POLKIT_ACTION_BIND, details,
+                           interactive, denied, self->cancellable, on_bind_authorized, call);
 }
 
 static gboolean
@@ -486,8 +480,8 @@ handle_bind_specs(GDBusMethodInvocation *invocation, const char *const *specs, G
 }
 
 static gboolean
-handle_bind(ZpcidDBusManager *manager, GDBusMethodInvocation *invocation,
-            const char *const *specs, GVariant *options, ZpcidService *self)
+handle_bind(ZpcidDBusManager *manager, GDBusMethodInvocation *invocation, const char *const *specs,
+            GVariant *options, ZpcidService *self)
 {
     return handle_bind_specs(invocation, specs, options, self, FALSE);
 }
@@ -549,8 +543,8 @@ xml_job_new(ZpcidService *self, GPtrArray *functions, GVariant *options, gboolea
     g_autoptr(XmlJob) job = g_new0(XmlJob, 1);
     const char *policy = lookup_string_option(options, ZPCID_OPTION_POLICY);
     const char *interpretation = lookup_string_option(options, ZPCID_OPTION_INTERPRETATION);
-    g_autoptr(GVariant) ids = g_variant_lookup_value(options, ZPCID_OPTION_IDS,
-                                                     G_VARIANT_TYPE("a(uu)"));
+    g_autoptr(GVariant) ids =
+        g_variant_lookup_value(options, ZPCID_OPTION_IDS, G_VARIANT_TYPE("a(uu)"));
     gboolean managed = TRUE;
     gboolean all_checking = TRUE;
     gboolean host_checking = host_has_uid_checking(self);
@@ -613,8 +607,7 @@ xml_job_new(ZpcidService *self, GPtrArray *functions, GVariant *options, gboolea
     if (for_detach) {
         job->request.interpretation = ZPCID_INTERPRETATION_OFF;
     } else if (interpretation != NULL) {
-        if (!zpcid_interpretation_from_string(interpretation, &job->request.interpretation,
-                                              error))
+        if (!zpcid_interpretation_from_string(interpretation, &job->request.interpretation, error))
             return NULL;
     } else {
         job->request.interpretation = ZPCID_INTERPRETATION_PREFERRED;
@@ -827,8 +820,7 @@ job_affect(XmlJob *job, gboolean running)
 static gboolean
 ids_equal(GArray *a, GArray *b)
 {
-    return a->len == b->len &&
-           memcmp(a->data, b->data, (gsize)a->len * sizeof(ZpcidZpciIds)) == 0;
+    return a->len == b->len && memcmp(a->data, b->data, (gsize)a->len * sizeof(ZpcidZpciIds)) == 0;
 }
 
 static gpointer
@@ -922,8 +914,8 @@ detach_job(ZpcidVirt *virt, gpointer data, GError **error)
         if (!zpcid_domxml_info_uses(info, &fn->address)) {
             g_autofree char *address = zpcid_pci_address_format(&fn->address);
             g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND,
-                        _("The domain “%s” does not use the function “0x%08x” (%s)."),
-                        job->domain, fn->fid, address);
+                        _("The domain “%s” does not use the function “0x%08x” (%s)."), job->domain,
+                        fn->fid, address);
             return NULL;
         }
     }
@@ -954,8 +946,8 @@ on_domain_changed(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     XmlCall *xc = user_data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(ZpcidDomxmlResult) done = zpcid_domains_run_finish(ZPCID_DOMAINS(source), result,
-                                                                 &error);
+    g_autoptr(ZpcidDomxmlResult) done =
+        zpcid_domains_run_finish(ZPCID_DOMAINS(source), result, &error);
     g_autofree char *list = function_list(xc->call->functions);
     const char *sender = g_dbus_method_invocation_get_sender(xc->call->invocation);
     gboolean attach = g_str_equal(g_dbus_method_invocation_get_method_name(xc->call->invocation),
@@ -963,8 +955,8 @@ on_domain_changed(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (done == NULL) {
         g_message("%s of %s %s the domain “%s” for %s failed: %s",
-                  attach ? "Attaching" : "Detaching", list, attach ? "to" : "from",
-                  xc->job->domain, sender, error->message);
+                  attach ? "Attaching" : "Detaching", list, attach ? "to" : "from", xc->job->domain,
+                  sender, error->message);
         return_error(xc->call->invocation, error);
         xml_call_free(xc);
         return;
@@ -1007,8 +999,8 @@ handle_domain_change(GDBusMethodInvocation *invocation, const char *domain,
     XmlCall *xc;
     gboolean interactive;
 
-    if (!check_options(invocation, options, attach ? attach_options : detach_options,
-                       &interactive, &error))
+    if (!check_options(invocation, options, attach ? attach_options : detach_options, &interactive,
+                       &error))
         goto fail;
     if (!check_domain_name(domain, &error))
         goto fail;
@@ -1068,8 +1060,8 @@ object_function(ZpcidService *self, ZpcidDBusFunction *object, GError **error)
     GPtrArray *functions;
 
     if (f == NULL) {
-        g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND,
-                    _("The function “0x%08x” is gone."), fid);
+        g_set_error(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND, _("The function “0x%08x” is gone."),
+                    fid);
         return NULL;
     }
     functions = g_ptr_array_new_with_free_func((GDestroyNotify)zpcid_function_unref);
@@ -1135,16 +1127,15 @@ zpcid_service_methods_init_manager(ZpcidService *self)
     GObject *m = G_OBJECT(self->manager);
 
     g_signal_connect_object(m, "handle-check", G_CALLBACK(handle_check), self, 0);
-    g_signal_connect_object(m, "handle-resolve-function", G_CALLBACK(handle_resolve_function),
-                            self, 0);
+    g_signal_connect_object(m, "handle-resolve-function", G_CALLBACK(handle_resolve_function), self,
+                            0);
     g_signal_connect_object(m, "handle-bind", G_CALLBACK(handle_bind), self, 0);
     g_signal_connect_object(m, "handle-unbind", G_CALLBACK(handle_unbind), self, 0);
-    g_signal_connect_object(m, "handle-get-domain-xml", G_CALLBACK(handle_get_domain_xml), self,
+    g_signal_connect_object(m, "handle-get-domain-xml", G_CALLBACK(handle_get_domain_xml), self, 0);
+    g_signal_connect_object(m, "handle-attach-to-domain", G_CALLBACK(handle_attach_to_domain), self,
                             0);
-    g_signal_connect_object(m, "handle-attach-to-domain", G_CALLBACK(handle_attach_to_domain),
+    g_signal_connect_object(m, "handle-detach-from-domain", G_CALLBACK(handle_detach_from_domain),
                             self, 0);
-    g_signal_connect_object(m, "handle-detach-from-domain",
-                            G_CALLBACK(handle_detach_from_domain), self, 0);
 }
 
 void

@@ -37,6 +37,8 @@ zpcid_service_finalize(GObject *object)
     ZpcidService *self = ZPCID_SERVICE(object);
 
     g_clear_pointer(&self->report, zpcid_report_free);
+    g_clear_pointer(&self->boot, zpcid_boot_facts_free);
+    g_clear_pointer(&self->report_variant, g_variant_unref);
     g_clear_pointer(&self->host, zpcid_host_unref);
     g_clear_object(&self->cancellable);
     g_clear_object(&self->reapply_cancellable);
@@ -66,12 +68,17 @@ zpcid_service_init(ZpcidService *self)
 void
 zpcid_service_update_readiness(ZpcidService *self)
 {
-    ZpcidReport *report = zpcid_readiness_evaluate(self->host, self->inventory);
-    gboolean flipped = self->report != NULL &&
-                       (self->report->passthrough != report->passthrough ||
-                        self->report->interpretation != report->interpretation);
+    ZpcidReport *report;
+    gboolean flipped;
+
+    if (self->boot == NULL)
+        self->boot = zpcid_boot_facts_read(self->host);
+    report = zpcid_readiness_evaluate_with(self->host, self->inventory, self->boot);
+    flipped = self->report != NULL && (self->report->passthrough != report->passthrough ||
+                                       self->report->interpretation != report->interpretation);
 
     g_clear_pointer(&self->report, zpcid_report_free);
+    g_clear_pointer(&self->report_variant, g_variant_unref);
     self->report = report;
     zpcid_dbus_manager_set_passthrough_ready(self->manager, report->passthrough);
     zpcid_dbus_manager_set_interpretation_ready(self->manager, report->interpretation);
@@ -82,6 +89,28 @@ zpcid_service_update_readiness(ZpcidService *self)
         zpcid_dbus_manager_emit_readiness_changed(self->manager, report->passthrough,
                                                   report->interpretation);
     }
+}
+
+const ZpcidReport *
+zpcid_service_get_readiness(ZpcidService *self)
+{
+    if (self->uevents != NULL)
+        zpcid_uevent_source_catch_up(self->uevents);
+    if (self->report == NULL || self->readiness_idle != 0) {
+        g_clear_handle_id(&self->readiness_idle, g_source_remove);
+        zpcid_service_update_readiness(self);
+    }
+    return self->report;
+}
+
+GVariant *
+zpcid_service_get_readiness_variant(ZpcidService *self)
+{
+    const ZpcidReport *report = zpcid_service_get_readiness(self);
+
+    if (self->report_variant == NULL)
+        self->report_variant = g_variant_ref_sink(zpcid_report_to_variant(report));
+    return g_variant_ref(self->report_variant);
 }
 
 static gboolean
@@ -99,8 +128,8 @@ static void
 schedule_readiness(ZpcidService *self)
 {
     if (self->readiness_idle == 0)
-        self->readiness_idle = g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, on_readiness_idle, self,
-                                               NULL);
+        self->readiness_idle =
+            g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, on_readiness_idle, self, NULL);
 }
 
 /* ---- function objects ---- */
@@ -125,8 +154,7 @@ void
 zpcid_service_flush_functions(ZpcidService *self, const guint32 *fids, guint n_fids)
 {
     for (guint i = 0; i < n_fids; i++) {
-        ZpcidFunctionObject *object = g_hash_table_lookup(self->objects,
-                                                          GUINT_TO_POINTER(fids[i]));
+        ZpcidFunctionObject *object = g_hash_table_lookup(self->objects, GUINT_TO_POINTER(fids[i]));
         if (object != NULL)
             g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(object));
     }
@@ -301,12 +329,12 @@ zpcid_service_new(const ZpcidServiceOptions *options, GError **error)
     }
 
     self->inventory = zpcid_inventory_new(self->host);
-    g_signal_connect_object(self->inventory, "function-added", G_CALLBACK(on_function_added),
+    g_signal_connect_object(self->inventory, "function-added", G_CALLBACK(on_function_added), self,
+                            0);
+    g_signal_connect_object(self->inventory, "function-removed", G_CALLBACK(on_function_removed),
                             self, 0);
-    g_signal_connect_object(self->inventory, "function-removed",
-                            G_CALLBACK(on_function_removed), self, 0);
-    g_signal_connect_object(self->inventory, "function-changed",
-                            G_CALLBACK(on_function_changed), self, 0);
+    g_signal_connect_object(self->inventory, "function-changed", G_CALLBACK(on_function_changed),
+                            self, 0);
 
     self->object_manager = g_dbus_object_manager_server_new(ZPCID_DBUS_PATH);
     self->manager = zpcid_dbus_manager_skeleton_new();
@@ -328,8 +356,8 @@ zpcid_service_new(const ZpcidServiceOptions *options, GError **error)
         return NULL;
     if (options->max_workers > 0)
         zpcid_binder_set_max_workers(self->binder, options->max_workers);
-    zpcid_binder_set_domain_lookup(self->binder, zpcid_domains_lookup,
-                                   g_object_ref(self->domains), g_object_unref);
+    zpcid_binder_set_domain_lookup(self->binder, zpcid_domains_lookup, g_object_ref(self->domains),
+                                   g_object_unref);
     g_signal_connect_object(self->binder, "function-changed",
                             G_CALLBACK(on_binder_function_changed), self, 0);
 
@@ -370,8 +398,8 @@ on_reapplied(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(ZpcidService) self = user_data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(ZpcidBindReport) report = zpcid_binder_reapply_persistent_finish(
-        ZPCID_BINDER(source), result, &error);
+    g_autoptr(ZpcidBindReport) report =
+        zpcid_binder_reapply_persistent_finish(ZPCID_BINDER(source), result, &error);
 
     /* Done: nothing left to cancel at shutdown. */
     g_clear_object(&self->reapply_cancellable);
@@ -396,8 +424,8 @@ zpcid_service_start(ZpcidService *self)
 {
     if (self->options.reapply_persistent && self->options.allow_changes) {
         self->reapply_cancellable = g_cancellable_new();
-        zpcid_binder_reapply_persistent_async(self->binder, self->reapply_cancellable,
-                                              on_reapplied, g_object_ref(self));
+        zpcid_binder_reapply_persistent_async(self->binder, self->reapply_cancellable, on_reapplied,
+                                              g_object_ref(self));
     }
 }
 

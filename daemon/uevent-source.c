@@ -96,8 +96,7 @@ zpcid_uevent_source_new_socket(const char *path, GError **error)
     if (fd < 0) {
         int saved = errno;
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                    _("The uevent socket “%s” could not be created: %s."), path,
-                    g_strerror(saved));
+                    _("The uevent socket “%s” could not be created: %s."), path, g_strerror(saved));
         return NULL;
     }
     memcpy(addr.sun_path, path, strlen(path));
@@ -110,8 +109,7 @@ zpcid_uevent_source_new_socket(const char *path, GError **error)
             g_unlink(path);
         close(fd);
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                    _("The uevent socket “%s” could not be created: %s."), path,
-                    g_strerror(saved));
+                    _("The uevent socket “%s” could not be created: %s."), path, g_strerror(saved));
         return NULL;
     }
     return source_new(fd, FALSE, path);
@@ -179,8 +177,18 @@ on_readable(gint fd, GIOCondition condition, gpointer user_data)
 }
 
 void
-zpcid_uevent_source_start(ZpcidUeventSource *self, ZpcidUeventFunc func,
-                          ZpcidUeventLostFunc lost, gpointer user_data)
+zpcid_uevent_source_catch_up(ZpcidUeventSource *self)
+{
+    /* Bounded like a wake-up: a storm of events must not hold a method call for long. */
+    for (guint i = 0; self->func != NULL && i < 4 * UEVENT_BATCH; i++) {
+        if (!receive_one(self))
+            break;
+    }
+}
+
+void
+zpcid_uevent_source_start(ZpcidUeventSource *self, ZpcidUeventFunc func, ZpcidUeventLostFunc lost,
+                          gpointer user_data)
 {
     g_return_if_fail(self->watch == 0);
     self->func = func;

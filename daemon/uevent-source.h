@@ -25,6 +25,10 @@ ZpcidUeventSource *zpcid_uevent_source_new_socket(const char *path, GError **err
 /* Starts delivering events in the thread-default main context. */
 void zpcid_uevent_source_start(ZpcidUeventSource *self, ZpcidUeventFunc func,
                                ZpcidUeventLostFunc lost, gpointer user_data);
+/* Delivers, now, the events already waiting on the socket: a caller about to answer from
+ * state that events keep current (readiness) first takes in what happened before its
+ * request, e.g. a "modprobe vfio-pci" that returned just before the call. */
+void zpcid_uevent_source_catch_up(ZpcidUeventSource *self);
 /* Stops, closes the socket and removes a socket file zpcid created. */
 void zpcid_uevent_source_free(ZpcidUeventSource *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ZpcidUeventSource, zpcid_uevent_source_free)

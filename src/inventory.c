@@ -41,15 +41,15 @@ zpcid_inventory_class_init(ZpcidInventoryClass *klass)
 {
     G_OBJECT_CLASS(klass)->finalize = zpcid_inventory_finalize;
 
-    signals[SIGNAL_ADDED] = g_signal_new("function-added", G_TYPE_FROM_CLASS(klass),
-                                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
-                                         G_TYPE_POINTER);
-    signals[SIGNAL_REMOVED] = g_signal_new("function-removed", G_TYPE_FROM_CLASS(klass),
-                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
-                                           1, G_TYPE_POINTER);
-    signals[SIGNAL_CHANGED] = g_signal_new("function-changed", G_TYPE_FROM_CLASS(klass),
-                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
-                                           2, G_TYPE_POINTER, G_TYPE_POINTER);
+    signals[SIGNAL_ADDED] =
+        g_signal_new("function-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+    signals[SIGNAL_REMOVED] =
+        g_signal_new("function-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+    signals[SIGNAL_CHANGED] =
+        g_signal_new("function-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 2, G_TYPE_POINTER, G_TYPE_POINTER);
 }
 
 static void
@@ -195,10 +195,10 @@ scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const ch
             /* A partition sits below its disk (.../vda/vda1); the disk stands for it. */
             g_autofree char *dirname = g_path_get_dirname(target);
             g_autofree char *parent = g_path_get_basename(dirname);
-            gboolean listed = known != NULL ? g_hash_table_contains(known, parent)
-                                            : !g_str_equal(parent, ".") &&
-                                                  !g_str_equal(parent, "..") &&
-                                                  zpcid_dir_has(dir, parent);
+            gboolean listed = known != NULL
+                                  ? g_hash_table_contains(known, parent)
+                                  : !g_str_equal(parent, ".") && !g_str_equal(parent, "..") &&
+                                        zpcid_dir_has(dir, parent);
             if (listed)
                 continue;
         }
@@ -217,13 +217,13 @@ scan_class(ZpcidHost *host, const char *class_rel, gboolean disks_only, const ch
 static void
 holders_scan(ZpcidHost *host, const char *only_address, Holders *h)
 {
-    g_autoptr(GHashTable) candidates = only_address != NULL ? candidate_names(host, only_address)
-                                                             : NULL;
+    g_autoptr(GHashTable) candidates =
+        only_address != NULL ? candidate_names(host, only_address) : NULL;
 
-    h->netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify)g_ptr_array_unref);
-    h->blockdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify)g_ptr_array_unref);
+    h->netdevs =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+    h->blockdevs =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
     scan_class(host, "sys/class/net", FALSE, only_address, candidates, h->netdevs);
     scan_class(host, "sys/class/block", TRUE, only_address, candidates, h->blockdevs);
 }
@@ -370,8 +370,8 @@ zpcid_inventory_scan(ZpcidInventory *self, GError **error)
         if (f->fid == ZPCID_UNKNOWN) {
             if (f->errors->len > 0)
                 g_ptr_array_add(self->errors,
-                                g_strdup_printf(_("The PCI function “%s” was ignored: %s"),
-                                                address, (char *)g_ptr_array_index(f->errors, 0)));
+                                g_strdup_printf(_("The PCI function “%s” was ignored: %s"), address,
+                                                (char *)g_ptr_array_index(f->errors, 0)));
             zpcid_function_unref(f);
             continue;
         }
@@ -470,8 +470,8 @@ compare_fid(gconstpointer a, gconstpointer b)
 GPtrArray *
 zpcid_inventory_list(ZpcidInventory *self)
 {
-    GPtrArray *list = g_ptr_array_new_full(g_hash_table_size(self->by_fid),
-                                           (GDestroyNotify)zpcid_function_unref);
+    GPtrArray *list =
+        g_ptr_array_new_full(g_hash_table_size(self->by_fid), (GDestroyNotify)zpcid_function_unref);
     GHashTableIter iter;
     gpointer value;
 
@@ -480,6 +480,19 @@ zpcid_inventory_list(ZpcidInventory *self)
         g_ptr_array_add(list, zpcid_function_ref(value));
     g_ptr_array_sort(list, compare_fid);
     return list;
+}
+
+void
+zpcid_inventory_foreach(ZpcidInventory *self,
+                        void (*func)(ZpcidFunction *function, gpointer user_data),
+                        gpointer user_data)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, self->by_fid);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        func(value, user_data);
 }
 
 guint

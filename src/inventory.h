@@ -29,6 +29,11 @@ void zpcid_inventory_refresh_slot(ZpcidInventory *self, guint32 fid);
 
 /* Snapshot of all functions, sorted by FID. */
 GPtrArray *zpcid_inventory_list(ZpcidInventory *self);
+/* Calls FUNC for every function in no particular order: for counting, where sorting the
+ * whole list on every call would cost more than the count (4096 functions). */
+void zpcid_inventory_foreach(ZpcidInventory *self, void (*func)(ZpcidFunction *function,
+                                                                  gpointer user_data),
+                             gpointer user_data);
 guint zpcid_inventory_get_count(ZpcidInventory *self);
 ZpcidFunction *zpcid_inventory_lookup_fid(ZpcidInventory *self, guint32 fid);
 ZpcidFunction *zpcid_inventory_lookup_address(ZpcidInventory *self, const char *address);

@@ -13,20 +13,16 @@
 
 #include "hostinfo.h"
 
-#define PROC_FILE_MAX  (4 * 1024 * 1024)
-#define KCONFIG_MAX    (16 * 1024 * 1024)
-#define MODLIST_MAX    (16 * 1024 * 1024)
+#define PROC_FILE_MAX (4 * 1024 * 1024)
+#define KCONFIG_MAX   (16 * 1024 * 1024)
+#define MODLIST_MAX   (16 * 1024 * 1024)
 
 /* STFLE facility numbers (kernel-zpci.md §2.3). */
 #define FACILITY_ZPCI 69
 #define FACILITY_AEN  71
 #define FACILITY_AIS  72
 
-typedef struct {
-    ZpcidHost *host;
-    ZpcidInventory *inventory;
-    ZpcidReport *report;
-
+struct _ZpcidBootFacts {
     char *arch;
     char *release;
     ZpcidCpuInfo *cpu;
@@ -36,6 +32,14 @@ typedef struct {
     GHashTable *builtin;  /* NULL when not found */
     GHashTable *loadable; /* NULL when not found */
     gboolean s390x;
+};
+
+typedef struct {
+    ZpcidHost *host;
+    ZpcidInventory *inventory;
+    ZpcidReport *report;
+
+    const ZpcidBootFacts *boot;
 } Facts;
 
 static const struct {
@@ -84,8 +88,8 @@ intern_id(const char *id)
 }
 
 static void G_GNUC_PRINTF(6, 7)
-add_check(Facts *f, const char *id, ZpcidCheckStatus status, ZpcidAffects affects,
-          const char *remedy, const char *summary_fmt, ...)
+    add_check(Facts *f, const char *id, ZpcidCheckStatus status, ZpcidAffects affects,
+              const char *remedy, const char *summary_fmt, ...)
 {
     ZpcidCheck *check = g_new0(ZpcidCheck, 1);
     va_list args;
@@ -102,8 +106,7 @@ add_check(Facts *f, const char *id, ZpcidCheckStatus status, ZpcidAffects affect
 }
 
 /* Sets the detail of the check added last. */
-static void G_GNUC_PRINTF(2, 3)
-set_detail(Facts *f, const char *fmt, ...)
+static void G_GNUC_PRINTF(2, 3) set_detail(Facts *f, const char *fmt, ...)
 {
     ZpcidCheck *check = g_ptr_array_index(f->report->checks, f->report->checks->len - 1);
     va_list args;
@@ -133,23 +136,23 @@ zpcid_report_free(ZpcidReport *report)
 }
 
 static char *
-read_text(Facts *f, const char *rel, gsize max)
+read_text(ZpcidHost *host, const char *rel, gsize max)
 {
-    return zpcid_host_read(f->host, rel, max, NULL, NULL);
+    return zpcid_host_read(host, rel, max, NULL, NULL);
 }
 
 static char *
-read_stripped(Facts *f, const char *rel)
+read_stripped(ZpcidHost *host, const char *rel)
 {
-    char *text = read_text(f, rel, ZPCID_ATTR_MAX_SIZE);
+    char *text = read_text(host, rel, ZPCID_ATTR_MAX_SIZE);
     return text != NULL ? g_strstrip(text) : NULL;
 }
 
 static char *
-read_gzip(Facts *f, const char *rel, gsize max)
+read_gzip(ZpcidHost *host, const char *rel, gsize max)
 {
     gsize len;
-    g_autofree char *packed = zpcid_host_read(f->host, rel, max, &len, NULL);
+    g_autofree char *packed = zpcid_host_read(host, rel, max, &len, NULL);
     g_autoptr(GZlibDecompressor) z = NULL;
     g_autoptr(GByteArray) out = NULL;
     guint8 buf[65536];
@@ -161,9 +164,9 @@ read_gzip(Facts *f, const char *rel, gsize max)
     out = g_byte_array_new();
     for (;;) {
         gsize read = 0, written = 0;
-        GConverterResult r = g_converter_convert(G_CONVERTER(z), packed + in_pos, len - in_pos,
-                                                 buf, sizeof(buf), G_CONVERTER_INPUT_AT_END,
-                                                 &read, &written, NULL);
+        GConverterResult r =
+            g_converter_convert(G_CONVERTER(z), packed + in_pos, len - in_pos, buf, sizeof(buf),
+                                G_CONVERTER_INPUT_AT_END, &read, &written, NULL);
         if (r == G_CONVERTER_ERROR)
             return NULL;
         in_pos += read;
@@ -177,21 +180,22 @@ read_gzip(Facts *f, const char *rel, gsize max)
     return (char *)g_byte_array_free(g_steal_pointer(&out), FALSE);
 }
 
-static void
-gather_facts(Facts *f)
+ZpcidBootFacts *
+zpcid_boot_facts_read(ZpcidHost *host)
 {
-    g_autofree char *cpuinfo = read_text(f, "proc/cpuinfo", PROC_FILE_MAX);
-    g_autofree char *sysinfo = read_text(f, "proc/sysinfo", PROC_FILE_MAX);
+    ZpcidBootFacts *f = g_new0(ZpcidBootFacts, 1);
+    g_autofree char *cpuinfo = read_text(host, "proc/cpuinfo", PROC_FILE_MAX);
+    g_autofree char *sysinfo = read_text(host, "proc/sysinfo", PROC_FILE_MAX);
     g_autofree char *config = NULL;
 
-    f->arch = read_stripped(f, "proc/sys/kernel/arch");
-    if (f->arch == NULL && zpcid_host_is_live(f->host)) {
+    f->arch = read_stripped(host, "proc/sys/kernel/arch");
+    if (f->arch == NULL && zpcid_host_is_live(host)) {
         /* /proc/sys/kernel/arch is recent; the running kernel's uname says the same. */
         struct utsname u;
         if (uname(&u) == 0)
             f->arch = g_strdup(u.machine);
     }
-    f->release = read_stripped(f, "proc/sys/kernel/osrelease");
+    f->release = read_stripped(host, "proc/sys/kernel/osrelease");
     f->cpu = zpcid_cpuinfo_parse(cpuinfo != NULL ? cpuinfo : "");
     f->sys = zpcid_sysinfo_parse(sysinfo != NULL ? sysinfo : "");
     if (f->arch == NULL && f->cpu->is_s390)
@@ -200,12 +204,12 @@ gather_facts(Facts *f)
 
     if (f->release != NULL) {
         g_autofree char *rel = g_strdup_printf("boot/config-%s", f->release);
-        config = read_text(f, rel, KCONFIG_MAX);
+        config = read_text(host, rel, KCONFIG_MAX);
         if (config != NULL)
             f->kconfig_path = g_strconcat("/", rel, NULL);
     }
     if (config == NULL) {
-        config = read_gzip(f, "proc/config.gz", KCONFIG_MAX);
+        config = read_gzip(host, "proc/config.gz", KCONFIG_MAX);
         if (config != NULL)
             f->kconfig_path = g_strdup("/proc/config.gz");
     }
@@ -213,20 +217,24 @@ gather_facts(Facts *f)
         f->kconfig = zpcid_kconfig_parse(config);
 
     if (f->release != NULL) {
-        g_autofree char *builtin_rel = g_strdup_printf("lib/modules/%s/modules.builtin", f->release);
+        g_autofree char *builtin_rel =
+            g_strdup_printf("lib/modules/%s/modules.builtin", f->release);
         g_autofree char *dep_rel = g_strdup_printf("lib/modules/%s/modules.dep", f->release);
-        g_autofree char *builtin = read_text(f, builtin_rel, MODLIST_MAX);
-        g_autofree char *dep = read_text(f, dep_rel, MODLIST_MAX);
+        g_autofree char *builtin = read_text(host, builtin_rel, MODLIST_MAX);
+        g_autofree char *dep = read_text(host, dep_rel, MODLIST_MAX);
         if (builtin != NULL)
             f->builtin = zpcid_modules_list_parse(builtin);
         if (dep != NULL)
             f->loadable = zpcid_modules_list_parse(dep);
     }
+    return f;
 }
 
-static void
-facts_clear(Facts *f)
+void
+zpcid_boot_facts_free(ZpcidBootFacts *f)
 {
+    if (f == NULL)
+        return;
     g_free(f->arch);
     g_free(f->release);
     zpcid_cpuinfo_free(f->cpu);
@@ -238,12 +246,13 @@ facts_clear(Facts *f)
         g_hash_table_unref(f->builtin);
     if (f->loadable != NULL)
         g_hash_table_unref(f->loadable);
+    g_free(f);
 }
 
 static void
 check_architecture(Facts *f)
 {
-    if (f->arch == NULL) {
+    if (f->boot->arch == NULL) {
         add_check(f, "architecture", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
                   _("Run zpcid on an IBM Z or LinuxONE host, or point --host-root at a complete "
                     "host tree."),
@@ -251,25 +260,25 @@ check_architecture(Facts *f)
         set_detail(f, _("Neither /proc/sys/kernel/arch nor /proc/cpuinfo could be read."));
         return;
     }
-    if (f->s390x) {
+    if (f->boot->s390x) {
         add_check(f, "architecture", ZPCID_CHECK_PASS, ZPCID_AFFECTS_BOTH, NULL,
                   _("The host is an s390x machine."));
     } else {
         add_check(f, "architecture", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
                   _("zPCI passthrough exists only on IBM Z and LinuxONE; run zpcid there."),
-                  _("The host architecture is “%s”, not s390x."), f->arch);
+                  _("The host architecture is “%s”, not s390x."), f->boot->arch);
     }
-    set_detail(f, _("/proc/sys/kernel/arch reads “%s”."), f->arch);
+    set_detail(f, _("/proc/sys/kernel/arch reads “%s”."), f->boot->arch);
 }
 
 static void
 check_machine_type(Facts *f)
 {
-    gint type = f->cpu->machine_type;
+    gint type = f->boot->cpu->machine_type;
     const char *name = zpcid_machine_type_name(type);
     g_autofree char *label = NULL;
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "machine-type", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("The machine type applies to s390x hosts only."));
         return;
@@ -298,20 +307,20 @@ check_machine_type(Facts *f)
 static void
 check_hypervisor(Facts *f)
 {
-    const char *cp = f->sys->control_program;
+    const char *cp = f->boot->sys->control_program;
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "hypervisor", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("The LPAR or guest question applies to s390x hosts only."));
         return;
     }
-    switch (f->sys->hypervisor) {
+    switch (f->boot->sys->hypervisor) {
     case ZPCID_HYPERVISOR_LPAR:
         add_check(f, "hypervisor", ZPCID_CHECK_PASS, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("The host runs directly in an LPAR."));
-        if (f->sys->lpar_name != NULL)
+        if (f->boot->sys->lpar_name != NULL)
             set_detail(f, _("/proc/sysinfo names the LPAR “%s” and shows no hypervisor above it."),
-                       f->sys->lpar_name);
+                       f->boot->sys->lpar_name);
         else
             set_detail(f, _("/proc/sysinfo shows no hypervisor above the LPAR."));
         return;
@@ -348,12 +357,12 @@ check_hypervisor(Facts *f)
 static void
 check_facilities(Facts *f)
 {
-    gint zpci = zpcid_cpuinfo_has_facility(f->cpu, FACILITY_ZPCI);
-    gint aen = zpcid_cpuinfo_has_facility(f->cpu, FACILITY_AEN);
-    gint ais = zpcid_cpuinfo_has_facility(f->cpu, FACILITY_AIS);
+    gint zpci = zpcid_cpuinfo_has_facility(f->boot->cpu, FACILITY_ZPCI);
+    gint aen = zpcid_cpuinfo_has_facility(f->boot->cpu, FACILITY_AEN);
+    gint ais = zpcid_cpuinfo_has_facility(f->boot->cpu, FACILITY_AIS);
     guint functions = f->inventory != NULL ? zpcid_inventory_get_count(f->inventory) : 0;
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "zpci-facility", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
                   _("The zPCI facility exists on s390x hosts only."));
         add_check(f, "aen-ais-facilities", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
@@ -409,11 +418,11 @@ check_facilities(Facts *f)
 static void
 check_kvm(Facts *f)
 {
-    gboolean sie = zpcid_cpuinfo_has_feature(f->cpu, "sie");
+    gboolean sie = zpcid_cpuinfo_has_feature(f->boot->cpu, "sie");
     gboolean kvm_loaded = zpcid_host_exists(f->host, "sys/module/kvm");
     gboolean dev_kvm = zpcid_host_exists(f->host, "dev/kvm");
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "sie", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("SIE exists on s390x hosts only."));
     } else if (sie) {
@@ -474,7 +483,8 @@ kvm_check_extension(Facts *f, guint cap, char **source, char **why)
 
     /* A host tree cannot answer an ioctl; it carries the answer the real host gave. */
     {
-        g_autofree char *text = read_text(f, "fixture/kvm-check-extension", ZPCID_ATTR_MAX_SIZE);
+        g_autofree char *text =
+            read_text(f->host, "fixture/kvm-check-extension", ZPCID_ATTR_MAX_SIZE);
         g_auto(GStrv) lines = NULL;
 
         *source = g_strdup("/fixture/kvm-check-extension");
@@ -500,7 +510,7 @@ check_kvm_cap(Facts *f)
     g_autofree char *why = NULL;
     gint answer;
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "kvm-cap-zpci-op", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("KVM_CAP_S390_ZPCI_OP exists on s390x hosts only."));
         return;
@@ -539,9 +549,9 @@ kconfig_value(Facts *f, const char *option)
 {
     const char *v;
 
-    if (f->kconfig == NULL)
+    if (f->boot->kconfig == NULL)
         return NULL;
-    v = g_hash_table_lookup(f->kconfig, option);
+    v = g_hash_table_lookup(f->boot->kconfig, option);
     return v != NULL ? v : "n";
 }
 
@@ -551,7 +561,7 @@ check_kconfig_option(Facts *f, const char *id, const char *option, ZpcidAffects 
 {
     const char *v = kconfig_value(f, option);
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, id, ZPCID_CHECK_SKIP, affects, NULL,
                   _("The option “%s” matters on s390x hosts only."), option);
         return;
@@ -562,7 +572,7 @@ check_kconfig_option(Facts *f, const char *id, const char *option, ZpcidAffects 
                     "CONFIG_IKCONFIG_PROC."),
                   _("The kernel configuration could not be found, so “%s” is unknown."), option);
         set_detail(f, _("Neither /boot/config-%s nor /proc/config.gz could be read."),
-                   f->release != NULL ? f->release : "?");
+                   f->boot->release != NULL ? f->boot->release : "?");
         return;
     }
     if (g_str_equal(v, "y") || (module_ok && g_str_equal(v, "m"))) {
@@ -570,7 +580,7 @@ check_kconfig_option(Facts *f, const char *id, const char *option, ZpcidAffects 
     } else {
         add_check(f, id, ZPCID_CHECK_FAIL, affects, remedy, "%s", missing_summary);
     }
-    set_detail(f, _("%s sets “%s” to “%s”."), f->kconfig_path, option, v);
+    set_detail(f, _("%s sets “%s” to “%s”."), f->boot->kconfig_path, option, v);
 }
 
 static void
@@ -603,9 +613,9 @@ module_state(Facts *f, const char *name)
 
     if (zpcid_host_exists(f->host, rel))
         return MOD_LOADED;
-    if (f->builtin != NULL && g_hash_table_contains(f->builtin, name))
+    if (f->boot->builtin != NULL && g_hash_table_contains(f->boot->builtin, name))
         return MOD_BUILTIN;
-    if (f->loadable != NULL && g_hash_table_contains(f->loadable, name))
+    if (f->boot->loadable != NULL && g_hash_table_contains(f->boot->loadable, name))
         return MOD_LOADABLE;
     /* Without module lists, the config tells whether the module can exist at all. */
     if (g_str_equal(name, "vfio"))
@@ -615,9 +625,9 @@ module_state(Facts *f, const char *name)
     else if (g_str_equal(name, "vfio_iommu_type1"))
         config_option = "CONFIG_VFIO_IOMMU_TYPE1";
     v = config_option != NULL ? kconfig_value(f, config_option) : NULL;
-    if (f->loadable == NULL && v != NULL && g_str_equal(v, "m"))
+    if (f->boot->loadable == NULL && v != NULL && g_str_equal(v, "m"))
         return MOD_LOADABLE;
-    if (f->builtin == NULL && v != NULL && g_str_equal(v, "y"))
+    if (f->boot->builtin == NULL && v != NULL && g_str_equal(v, "y"))
         return MOD_BUILTIN;
     return MOD_MISSING;
 }
@@ -631,7 +641,7 @@ check_vfio_modules(Facts *f)
     g_autoptr(GString) detail = g_string_new(NULL);
     gboolean vfio_present;
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "vfio-modules", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
                   _("The vfio modules are checked on s390x hosts only."));
         add_check(f, "dev-vfio", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
@@ -640,7 +650,7 @@ check_vfio_modules(Facts *f)
     }
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         ModuleState s = module_state(f, names[i]);
-        const char *word = s == MOD_LOADED    ? "loaded"
+        const char *word = s == MOD_LOADED     ? "loaded"
                            : s == MOD_BUILTIN  ? "built-in"
                            : s == MOD_LOADABLE ? "not loaded"
                                                : "missing";
@@ -681,41 +691,72 @@ check_vfio_modules(Facts *f)
     }
 }
 
+typedef struct {
+    guint configured, standby, without_group, broken;
+    gint unique;
+} FunctionCounts;
+
+static void
+count_function(ZpcidFunction *fn, gpointer user_data)
+{
+    FunctionCounts *c = user_data;
+
+    if (fn->address == NULL) {
+        c->standby++;
+        return;
+    }
+    c->configured++;
+    if (fn->uid_is_unique >= 0)
+        c->unique = fn->uid_is_unique;
+    if (fn->iommu_group == ZPCID_UNKNOWN)
+        c->without_group++;
+    if (fn->errors->len > 0)
+        c->broken++;
+}
+
+/* Only when something is wrong: the first few offenders in FID order, so the detail is the
+ * same on every call. */
+static void
+name_offenders(Facts *f, GString *no_group, GString *bad)
+{
+    g_autoptr(GPtrArray) list = zpcid_inventory_list(f->inventory);
+    guint without_group = 0, broken = 0;
+
+    for (guint i = 0; i < list->len; i++) {
+        ZpcidFunction *fn = g_ptr_array_index(list, i);
+
+        if (fn->address == NULL)
+            continue;
+        if (fn->iommu_group == ZPCID_UNKNOWN && ++without_group <= 8)
+            g_string_append_printf(no_group, "%s%s", no_group->len > 0 ? ", " : "", fn->address);
+        if (fn->errors->len > 0 && ++broken <= 8)
+            g_string_append_printf(bad, "%s%s", bad->len > 0 ? " " : "",
+                                   (char *)g_ptr_array_index(fn->errors, 0));
+    }
+}
+
 static void
 check_functions(Facts *f)
 {
-    g_autoptr(GPtrArray) list = f->inventory != NULL ? zpcid_inventory_list(f->inventory) : NULL;
     g_autoptr(GString) no_group = g_string_new(NULL);
     g_autoptr(GString) bad = g_string_new(NULL);
-    guint configured = 0, standby = 0, without_group = 0, broken = 0;
-    gint unique = -1;
-    g_autofree char *uid_checking = read_stripped(f, "sys/firmware/clp/uid_checking");
+    FunctionCounts counts = {.unique = -1};
+    guint configured, standby, without_group, broken;
+    gint unique;
+    g_autofree char *uid_checking = read_stripped(f->host, "sys/firmware/clp/uid_checking");
 
-    for (guint i = 0; list != NULL && i < list->len; i++) {
-        ZpcidFunction *fn = g_ptr_array_index(list, i);
-
-        if (fn->address == NULL) {
-            standby++;
-            continue;
-        }
-        configured++;
-        if (fn->uid_is_unique >= 0)
-            unique = fn->uid_is_unique;
-        if (fn->iommu_group == ZPCID_UNKNOWN) {
-            without_group++;
-            if (without_group <= 8)
-                g_string_append_printf(no_group, "%s%s", no_group->len > 0 ? ", " : "",
-                                       fn->address);
-        }
-        if (fn->errors->len > 0) {
-            broken++;
-            if (broken <= 8)
-                g_string_append_printf(bad, "%s%s", bad->len > 0 ? " " : "",
-                                       (char *)g_ptr_array_index(fn->errors, 0));
-        }
+    if (f->inventory != NULL) {
+        zpcid_inventory_foreach(f->inventory, count_function, &counts);
+        if (counts.without_group > 0 || counts.broken > 0)
+            name_offenders(f, no_group, bad);
     }
+    configured = counts.configured;
+    standby = counts.standby;
+    without_group = counts.without_group;
+    broken = counts.broken;
+    unique = counts.unique;
 
-    if (!f->s390x && configured == 0) {
+    if (!f->boot->s390x && configured == 0) {
         add_check(f, "functions", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
                   _("zPCI functions exist on s390x hosts only."));
     } else if (configured > 0) {
@@ -723,15 +764,15 @@ check_functions(Facts *f)
                   g_dngettext(GETTEXT_PACKAGE, "%u zPCI function is configured.",
                               "%u zPCI functions are configured.", configured),
                   configured);
-        set_detail(f, _("/sys/bus/pci/devices lists %u configured and /sys/bus/pci/slots %u "
-                        "standby functions."),
+        set_detail(f,
+                   _("/sys/bus/pci/devices lists %u configured and /sys/bus/pci/slots %u "
+                     "standby functions."),
                    configured, standby);
     } else if (standby > 0) {
         add_check(f, "functions", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
                   _("Configure a function with “echo 1 > /sys/bus/pci/slots/<fid>/power” or "
                     "“chzdev”."),
-                  g_dngettext(GETTEXT_PACKAGE,
-                              "No zPCI function is configured; %u is in standby.",
+                  g_dngettext(GETTEXT_PACKAGE, "No zPCI function is configured; %u is in standby.",
                               "No zPCI function is configured; %u are in standby.", standby),
                   standby);
     } else {
@@ -757,7 +798,8 @@ check_functions(Facts *f)
         set_detail(f, _("The functions have no iommu_group link in sysfs."));
     }
 
-    if (uid_checking != NULL && (g_str_equal(uid_checking, "0") || g_str_equal(uid_checking, "1"))) {
+    if (uid_checking != NULL &&
+        (g_str_equal(uid_checking, "0") || g_str_equal(uid_checking, "1"))) {
         unique = g_str_equal(uid_checking, "1");
     }
     if (unique < 0) {
@@ -773,8 +815,9 @@ check_functions(Facts *f)
                   _("UID checking is off: UIDs may repeat, so guests cannot mirror host UIDs."));
     }
     if (unique >= 0)
-        set_detail(f, uid_checking != NULL ? _("/sys/firmware/clp/uid_checking reads “%d”.")
-                                           : _("The functions' uid_is_unique files read “%d”."),
+        set_detail(f,
+                   uid_checking != NULL ? _("/sys/firmware/clp/uid_checking reads “%d”.")
+                                        : _("The functions' uid_is_unique files read “%d”."),
                    unique);
 
     if (broken == 0) {
@@ -793,10 +836,10 @@ check_functions(Facts *f)
 static void
 check_secure_execution(Facts *f)
 {
-    g_autofree char *host = read_stripped(f, "sys/firmware/uv/prot_virt_host");
-    g_autofree char *guest = read_stripped(f, "sys/firmware/uv/prot_virt_guest");
+    g_autofree char *host = read_stripped(f->host, "sys/firmware/uv/prot_virt_host");
+    g_autofree char *guest = read_stripped(f->host, "sys/firmware/uv/prot_virt_guest");
 
-    if (!f->s390x) {
+    if (!f->boot->s390x) {
         add_check(f, "secure-execution", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_INTERPRETATION, NULL,
                   _("Secure Execution exists on s390x hosts only."));
         return;
@@ -826,12 +869,20 @@ check_secure_execution(Facts *f)
 ZpcidReport *
 zpcid_readiness_evaluate(ZpcidHost *host, ZpcidInventory *inventory)
 {
-    Facts f = {.host = host, .inventory = inventory};
+    g_autoptr(ZpcidBootFacts) boot = zpcid_boot_facts_read(host);
+
+    return zpcid_readiness_evaluate_with(host, inventory, boot);
+}
+
+ZpcidReport *
+zpcid_readiness_evaluate_with(ZpcidHost *host, ZpcidInventory *inventory,
+                              const ZpcidBootFacts *boot)
+{
+    Facts f = {.host = host, .inventory = inventory, .boot = boot};
     ZpcidReport *report = g_new0(ZpcidReport, 1);
 
     report->checks = g_ptr_array_new_with_free_func((GDestroyNotify)check_free);
     f.report = report;
-    gather_facts(&f);
 
     check_architecture(&f);
     check_machine_type(&f);
@@ -843,7 +894,6 @@ zpcid_readiness_evaluate(ZpcidHost *host, ZpcidInventory *inventory)
     check_vfio_modules(&f);
     check_functions(&f);
     check_secure_execution(&f);
-    facts_clear(&f);
 
     report->passthrough = zpcid_report_first_failure(report, ZPCID_AFFECTS_PASSTHROUGH) == NULL;
     report->interpretation =

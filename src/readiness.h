@@ -43,7 +43,19 @@ typedef struct {
 /* KVM_CAP_S390_ZPCI_OP from include/uapi/linux/kvm.h. */
 #define ZPCID_KVM_CAP_S390_ZPCI_OP 221
 
+/* What cannot change until the next boot: architecture, kernel release, CPU facilities,
+ * machine and hypervisor (sysinfo), kernel configuration and the module lists. The daemon
+ * reads it once; everything else (modules loaded, device nodes, functions, IOMMU groups)
+ * is read on every evaluation. */
+typedef struct _ZpcidBootFacts ZpcidBootFacts;
+
+ZpcidBootFacts *zpcid_boot_facts_read(ZpcidHost *host);
+void zpcid_boot_facts_free(ZpcidBootFacts *facts);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ZpcidBootFacts, zpcid_boot_facts_free)
+
 ZpcidReport *zpcid_readiness_evaluate(ZpcidHost *host, ZpcidInventory *inventory);
+ZpcidReport *zpcid_readiness_evaluate_with(ZpcidHost *host, ZpcidInventory *inventory,
+                                           const ZpcidBootFacts *boot);
 void zpcid_report_free(ZpcidReport *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ZpcidReport, zpcid_report_free)
 
