@@ -1104,6 +1104,21 @@ notify_has(gpointer data)
     return strstr(w->seen->str, w->want) != NULL;
 }
 
+/* The replaced daemon has ended; meanwhile the notifications of both daemons are read, as
+ * systemd would: an undrained queue (10 datagrams) makes zpcid drop them, STOPPING=1 too. */
+static gboolean
+first_daemon_exited(gpointer data)
+{
+    struct {
+        Env *env;
+        GString *seen;
+        const char *want;
+    } *w = data;
+
+    notify_has(data);
+    return g_subprocess_get_identifier(w->env->daemon) == NULL;
+}
+
 /* sd_notify, the watchdog, and a clean end on SIGTERM, on losing the name and when the bus
  * goes away. */
 static void
@@ -1127,12 +1142,14 @@ test_lifecycle(void)
 
     /* A second zpcid with --replace takes the name; the first ends cleanly. */
     second = spawn_daemon(env, state2, socket2, TRUE);
+    g_assert_true(wait_until(first_daemon_exited, &w));
     g_assert_true(g_subprocess_wait(env->daemon, NULL, &error));
     g_assert_true(g_subprocess_get_if_exited(env->daemon));
     g_assert_cmpint(g_subprocess_get_exit_status(env->daemon), ==, 0);
     w.want = "STOPPING=1";
     g_assert_true(wait_until(notify_has, &w));
     g_clear_object(&env->daemon);
+    env->daemon_gone = FALSE; /* that exit was the point */
     wait_for_name(env, ZPCID_DBUS_NAME, TRUE);
 
     /* The bus goes away: the second ends cleanly too. */
