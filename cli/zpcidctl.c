@@ -41,6 +41,7 @@ static char *opt_verdict = NULL;
 static gboolean opt_dry_run = FALSE;
 static gboolean opt_persistent = FALSE;
 static char **opt_allow_guards = NULL;
+static char *opt_owner = NULL;
 static gint opt_timeout = 0;
 static char *opt_merge = NULL;
 static char *opt_domain = NULL;
@@ -165,6 +166,8 @@ run_bind_common(CliContext *ctx, int argc, char **argv, gboolean unbind)
     if (opt_allow_guards != NULL)
         g_variant_builder_add(&options, "{sv}", ZPCID_OPTION_ALLOW_GUARDS,
                               g_variant_new_strv((const char *const *)opt_allow_guards, -1));
+    if (opt_owner != NULL)
+        g_variant_builder_add(&options, "{sv}", ZPCID_OPTION_OWNER, g_variant_new_string(opt_owner));
     if (opt_timeout > 0)
         g_variant_builder_add(&options, "{sv}", ZPCID_OPTION_TIMEOUT,
                               g_variant_new_uint32((guint32)opt_timeout));
@@ -387,6 +390,7 @@ misplaced_option(const Command *command)
         {OPTS_BIND, "--dry-run", opt_dry_run},
         {OPTS_BIND, "--persistent", opt_persistent},
         {OPTS_BIND, "--allow-guard", opt_allow_guards != NULL},
+        {OPTS_BIND, "--owner", opt_owner != NULL},
         {OPTS_BIND, "--timeout", opt_timeout != 0},
         {OPTS_MERGE, "--merge", opt_merge != NULL},
         {OPTS_MERGE, "--domain", opt_domain != NULL},
@@ -440,6 +444,8 @@ main(int argc, char **argv)
          N_("Bind again whenever zpcid starts"), NULL},
         {"allow-guard", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_allow_guards,
          N_("Override a guard: net, block, sriov or domain (repeatable)"), N_("GUARD")},
+        {"owner", 0, 0, G_OPTION_ARG_STRING, &opt_owner,
+         N_("Bind for OWNER; unbind only what was bound for OWNER"), N_("OWNER")},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
          N_("Milliseconds each kernel step may take"), N_("MS")},
         {NULL},

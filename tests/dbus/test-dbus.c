@@ -1032,6 +1032,23 @@ test_zpcidctl(void)
         g_assert_cmpint(unbind->status, ==, 0);
         g_assert_nonnull(strstr(unbind->out, "\"driver\" : \"nvme\""));
     }
+    if (simkernel_available()) {
+        /* --owner: an unbind for another owner leaves the function where it is. */
+        g_autoptr(CtlResult) bind = run_ctl(env, "bind", "--owner", "script:42", ADDR_IDLE_NVME);
+        g_autoptr(CtlResult) shown = run_ctl(env, "--json", "show", ADDR_IDLE_NVME);
+        g_autoptr(CtlResult) other = run_ctl(env, "unbind", "--owner", "script:7", ADDR_IDLE_NVME);
+        g_autoptr(CtlResult) still = run_ctl(env, "--json", "show", ADDR_IDLE_NVME);
+        g_autoptr(CtlResult) mine = run_ctl(env, "unbind", "--owner", "script:42", ADDR_IDLE_NVME);
+        g_autoptr(CtlResult) back = run_ctl(env, "--json", "show", ADDR_IDLE_NVME);
+
+        g_assert_cmpint(bind->status, ==, 0);
+        g_assert_nonnull(strstr(shown->out, "\"owner\" : \"script:42\""));
+        g_test_message("unbind for another owner: %d %s%s", other->status, other->out, other->err);
+        g_assert_nonnull(strstr(still->out, "\"driver\" : \"vfio-pci\""));
+        g_assert_cmpint(mine->status, ==, 0);
+        g_assert_nonnull(strstr(back->out, "\"driver\" : \"nvme\""));
+        g_assert_nonnull(strstr(back->out, "\"owner\" : \"\""));
+    }
 
     /* monitor: changes as JSON lines, from the moment it says it listens. */
     {
