@@ -280,8 +280,12 @@ test_load(void)
             rss_warm, rss_after);
 
     g_assert_cmpuint(latencies->len, ==, CLIENTS * calls);
-    /* Stable: what grows with the number of calls is a leak; allow allocator slack. */
-    g_assert_cmpuint(rss_after, <=, rss_warm + rss_warm / 4 + 2048);
+    /* Stable: what grows with the number of calls is a leak; allow allocator slack. Under
+     * AddressSanitizer freed memory sits in quarantine and LeakSanitizer checks leaks. */
+    if (g_strcmp0(g_getenv("ZPCID_TEST_SANITIZED"), "1") != 0)
+        g_assert_cmpuint(rss_after, <=, rss_warm + rss_warm / 4 + 2048);
+    else
+        g_test_message("RSS not compared: this is a sanitizer build.");
 
     /* The races left every function bound or not, never in between, and nothing pending. */
     g_assert_true(daemon_alive(env));
