@@ -310,17 +310,17 @@ handle_check(ZpcidDBusManager *manager, GDBusMethodInvocation *invocation, GVari
              ZpcidService *self)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply = NULL;
+    const ZpcidReport *report;
     gboolean interactive;
 
     if (!check_options(invocation, options, no_options, &interactive, &error)) {
         return_error(invocation, error);
         return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-    reply = zpcid_service_get_readiness_variant(self);
+    report = zpcid_service_get_readiness(self);
     /* The Passthrough/InterpretationReady properties go out before the reply that agrees. */
     g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(self->manager));
-    g_dbus_method_invocation_return_value(invocation, reply);
+    g_dbus_method_invocation_return_value(invocation, zpcid_report_to_variant(report));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -39,7 +39,6 @@ struct _ZpcidService {
 
     ZpcidReport *report;
     ZpcidBootFacts *boot; /* read once: it cannot change until the next boot */
-    GVariant *report_variant; /* the Check() reply for report, built on first use */
     guint readiness_idle;
     gboolean stopped; /* zpcid_service_stop() ran */
     gboolean drained; /* ... and no worker thread was left running */
@@ -55,8 +54,6 @@ void zpcid_service_update_readiness(ZpcidService *self);
 /* The report as the host is now. Kernel events keep it current (modules, device nodes,
  * functions); what cannot change without a reboot is read once. */
 const ZpcidReport *zpcid_service_get_readiness(ZpcidService *self);
-/* A new reference to the Check() reply for that report. */
-GVariant *zpcid_service_get_readiness_variant(ZpcidService *self);
 /* Sends the queued PropertiesChanged of @fids now, so that a method's caller sees the new
  * state when the reply arrives. */
 void zpcid_service_flush_functions(ZpcidService *self, const guint32 *fids, guint n_fids);

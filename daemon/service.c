@@ -38,7 +38,6 @@ zpcid_service_finalize(GObject *object)
 
     g_clear_pointer(&self->report, zpcid_report_free);
     g_clear_pointer(&self->boot, zpcid_boot_facts_free);
-    g_clear_pointer(&self->report_variant, g_variant_unref);
     g_clear_pointer(&self->host, zpcid_host_unref);
     g_clear_object(&self->cancellable);
     g_clear_object(&self->reapply_cancellable);
@@ -78,7 +77,6 @@ zpcid_service_update_readiness(ZpcidService *self)
                                        self->report->interpretation != report->interpretation);
 
     g_clear_pointer(&self->report, zpcid_report_free);
-    g_clear_pointer(&self->report_variant, g_variant_unref);
     self->report = report;
     zpcid_dbus_manager_set_passthrough_ready(self->manager, report->passthrough);
     zpcid_dbus_manager_set_interpretation_ready(self->manager, report->interpretation);
@@ -101,16 +99,6 @@ zpcid_service_get_readiness(ZpcidService *self)
         zpcid_service_update_readiness(self);
     }
     return self->report;
-}
-
-GVariant *
-zpcid_service_get_readiness_variant(ZpcidService *self)
-{
-    const ZpcidReport *report = zpcid_service_get_readiness(self);
-
-    if (self->report_variant == NULL)
-        self->report_variant = g_variant_ref_sink(zpcid_report_to_variant(report));
-    return g_variant_ref(self->report_variant);
 }
 
 static gboolean

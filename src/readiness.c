@@ -741,8 +741,6 @@ check_functions(Facts *f)
     g_autoptr(GString) no_group = g_string_new(NULL);
     g_autoptr(GString) bad = g_string_new(NULL);
     FunctionCounts counts = {.unique = -1};
-    guint configured, standby, without_group, broken;
-    gint unique;
     g_autofree char *uid_checking = read_stripped(f->host, "sys/firmware/clp/uid_checking");
 
     if (f->inventory != NULL) {
@@ -750,31 +748,26 @@ check_functions(Facts *f)
         if (counts.without_group > 0 || counts.broken > 0)
             name_offenders(f, no_group, bad);
     }
-    configured = counts.configured;
-    standby = counts.standby;
-    without_group = counts.without_group;
-    broken = counts.broken;
-    unique = counts.unique;
 
-    if (!f->boot->s390x && configured == 0) {
+    if (!f->boot->s390x && counts.configured == 0) {
         add_check(f, "functions", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
                   _("zPCI functions exist on s390x hosts only."));
-    } else if (configured > 0) {
+    } else if (counts.configured > 0) {
         add_check(f, "functions", ZPCID_CHECK_PASS, ZPCID_AFFECTS_BOTH, NULL,
                   g_dngettext(GETTEXT_PACKAGE, "%u zPCI function is configured.",
-                              "%u zPCI functions are configured.", configured),
-                  configured);
+                              "%u zPCI functions are configured.", counts.configured),
+                  counts.configured);
         set_detail(f,
                    _("/sys/bus/pci/devices lists %u configured and /sys/bus/pci/slots %u "
                      "standby functions."),
-                   configured, standby);
-    } else if (standby > 0) {
+                   counts.configured, counts.standby);
+    } else if (counts.standby > 0) {
         add_check(f, "functions", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
                   _("Configure a function with “echo 1 > /sys/bus/pci/slots/<fid>/power” or "
                     "“chzdev”."),
                   g_dngettext(GETTEXT_PACKAGE, "No zPCI function is configured; %u is in standby.",
-                              "No zPCI function is configured; %u are in standby.", standby),
-                  standby);
+                              "No zPCI function is configured; %u are in standby.", counts.standby),
+                  counts.standby);
     } else {
         add_check(f, "functions", ZPCID_CHECK_FAIL, ZPCID_AFFECTS_BOTH,
                   _("Define PCI functions for this LPAR in the I/O configuration (HMC or IOCDS)."),
@@ -782,10 +775,10 @@ check_functions(Facts *f)
         set_detail(f, _("/sys/bus/pci/devices and /sys/bus/pci/slots list no zPCI function."));
     }
 
-    if (configured == 0) {
+    if (counts.configured == 0) {
         add_check(f, "iommu-groups", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_BOTH, NULL,
                   _("There is no configured function whose IOMMU group could be checked."));
-    } else if (without_group == 0) {
+    } else if (counts.without_group == 0) {
         add_check(f, "iommu-groups", ZPCID_CHECK_PASS, ZPCID_AFFECTS_BOTH, NULL,
                   _("Every configured zPCI function has its own IOMMU group."));
     } else {
@@ -793,19 +786,19 @@ check_functions(Facts *f)
                   _("Boot a kernel with CONFIG_S390_IOMMU=y and do not disable the IOMMU on the "
                     "kernel command line."),
                   g_dngettext(GETTEXT_PACKAGE, "%u zPCI function has no IOMMU group: %s.",
-                              "%u zPCI functions have no IOMMU group: %s.", without_group),
-                  without_group, no_group->str);
+                              "%u zPCI functions have no IOMMU group: %s.", counts.without_group),
+                  counts.without_group, no_group->str);
         set_detail(f, _("The functions have no iommu_group link in sysfs."));
     }
 
     if (uid_checking != NULL &&
         (g_str_equal(uid_checking, "0") || g_str_equal(uid_checking, "1"))) {
-        unique = g_str_equal(uid_checking, "1");
+        counts.unique = g_str_equal(uid_checking, "1");
     }
-    if (unique < 0) {
+    if (counts.unique < 0) {
         add_check(f, "uid-checking", ZPCID_CHECK_SKIP, ZPCID_AFFECTS_NONE, NULL,
                   _("UID checking could not be determined without a configured function."));
-    } else if (unique == 1) {
+    } else if (counts.unique == 1) {
         add_check(f, "uid-checking", ZPCID_CHECK_PASS, ZPCID_AFFECTS_NONE, NULL,
                   _("UID checking is on: UIDs are unique and guests can mirror them."));
     } else {
@@ -814,21 +807,21 @@ check_functions(Facts *f)
                     "UIDs; until then use the auto or explicit uid policy."),
                   _("UID checking is off: UIDs may repeat, so guests cannot mirror host UIDs."));
     }
-    if (unique >= 0)
+    if (counts.unique >= 0)
         set_detail(f,
                    uid_checking != NULL ? _("/sys/firmware/clp/uid_checking reads “%d”.")
                                         : _("The functions' uid_is_unique files read “%d”."),
-                   unique);
+                   counts.unique);
 
-    if (broken == 0) {
+    if (counts.broken == 0) {
         add_check(f, "function-attributes", ZPCID_CHECK_PASS, ZPCID_AFFECTS_NONE, NULL,
                   _("Every zPCI attribute that the kernel provides could be read."));
     } else {
         add_check(f, "function-attributes", ZPCID_CHECK_WARN, ZPCID_AFFECTS_NONE,
                   _("Report the files named in the detail; the kernel or a tool changed them."),
                   g_dngettext(GETTEXT_PACKAGE, "%u zPCI function has unreadable attributes.",
-                              "%u zPCI functions have unreadable attributes.", broken),
-                  broken);
+                              "%u zPCI functions have unreadable attributes.", counts.broken),
+                  counts.broken);
         set_detail(f, "%s", bad->str);
     }
 }

@@ -1103,14 +1103,17 @@ test_zpcidctl(void)
     env_free(env);
 }
 
+/* What the sd_notify socket has said so far, and the line a test waits for. */
+typedef struct {
+    Env *env;
+    GString *seen;
+    const char *want;
+} NotifyWait;
+
 static gboolean
 notify_has(gpointer data)
 {
-    struct {
-        Env *env;
-        GString *seen;
-        const char *want;
-    } *w = data;
+    NotifyWait *w = data;
     char buf[512];
     ssize_t n;
 
@@ -1126,11 +1129,7 @@ notify_has(gpointer data)
 static gboolean
 first_daemon_exited(gpointer data)
 {
-    struct {
-        Env *env;
-        GString *seen;
-        const char *want;
-    } *w = data;
+    NotifyWait *w = data;
 
     notify_has(data);
     return g_subprocess_get_identifier(w->env->daemon) == NULL;
@@ -1143,11 +1142,7 @@ test_lifecycle(void)
 {
     Env *env = env_new(ENV_NOTIFY);
     g_autoptr(GString) seen = g_string_new(NULL);
-    struct {
-        Env *env;
-        GString *seen;
-        const char *want;
-    } w = {env, seen, "READY=1"};
+    NotifyWait w = {env, seen, "READY=1"};
     g_autofree char *state2 = g_build_filename(env->tmp, "state2", NULL);
     g_autofree char *socket2 = g_build_filename(env->tmp, "uevent2.sock", NULL);
     g_autoptr(GSubprocess) second = NULL;
