@@ -44,23 +44,6 @@ on_connection_closed(GDBusConnection *connection, gboolean remote_peer_vanished,
 }
 
 static void
-on_bus_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
-{
-    Daemon *daemon = user_data;
-    g_autoptr(GError) error = NULL;
-
-    /* GDBus would _exit() the process; a clean shutdown is ours to do. */
-    g_dbus_connection_set_exit_on_close(connection, FALSE);
-    g_set_object(&daemon->connection, connection);
-    g_signal_connect(connection, "closed", G_CALLBACK(on_connection_closed), daemon);
-    if (!zpcid_service_export(daemon->service, connection, &error)) {
-        g_warning("The service could not be put on the bus: %s", error->message);
-        daemon->exit_status = EXIT_FAILURE;
-        g_main_loop_quit(daemon->loop);
-    }
-}
-
-static void
 on_name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
 {
     Daemon *daemon = user_data;
@@ -80,9 +63,7 @@ on_name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
 {
     Daemon *daemon = user_data;
 
-    if (connection == NULL)
-        g_warning("The bus could not be reached, so %s cannot be served.", name);
-    else if (daemon->name_acquired)
+    if (daemon->name_acquired)
         g_message("The name %s was taken over by another zpcid; exiting.", name);
     else
         g_warning("The name %s is owned by another process; is zpcid running already?", name);
@@ -200,10 +181,10 @@ main(int argc, char **argv)
         g_warning("%s", (const char *)config_warnings->pdata[i]);
 
     options.host_root = opt_host_root;
-    options.libvirt_uri = opt_libvirt_uri != NULL   ? opt_libvirt_uri
+    options.libvirt_uri = opt_libvirt_uri != NULL      ? opt_libvirt_uri
                           : config.libvirt_uri != NULL ? config.libvirt_uri
                                                        : ZPCID_DEFAULT_LIBVIRT_URI;
-    options.state_dir = opt_state_dir != NULL     ? opt_state_dir
+    options.state_dir = opt_state_dir != NULL      ? opt_state_dir
                         : config.state_dir != NULL ? config.state_dir
                                                    : default_state_dir(opt_session);
     if (options.state_dir == NULL) {
@@ -254,11 +235,33 @@ main(int argc, char **argv)
             g_dbus_connection_set_exit_on_close(polkit_bus, FALSE);
     }
 
+    daemon.connection =
+        g_bus_get_sync(opt_session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, NULL, &error);
+    if (daemon.connection == NULL) {
+        g_warning("The bus could not be reached, so %s cannot be served: %s", ZPCID_DBUS_NAME,
+                  error->message);
+        return EXIT_FAILURE;
+    }
+    /* GDBus would _exit() the process; a clean shutdown is ours to do. */
+    g_dbus_connection_set_exit_on_close(daemon.connection, FALSE);
+    g_signal_connect(daemon.connection, "closed", G_CALLBACK(on_connection_closed), &daemon);
+    if (!zpcid_service_export(service, daemon.connection, &error)) {
+        g_warning("The service could not be put on the bus: %s", error->message);
+        return EXIT_FAILURE;
+    }
     if (opt_replace)
         flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
-    owner = g_bus_own_name(opt_session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, ZPCID_DBUS_NAME,
-                           flags, on_bus_acquired, on_name_acquired, on_name_lost, &daemon, NULL);
-    g_main_loop_run(loop);
+    /* The name before the scan: a caller (systemd activation, the libvirt hook) can send its
+     * request at once, and it waits in the main context for the scan to end instead of
+     * failing to find the service. */
+    owner = g_bus_own_name_on_connection(daemon.connection, ZPCID_DBUS_NAME, flags,
+                                         on_name_acquired, on_name_lost, &daemon, NULL);
+    if (zpcid_service_load(service, &error))
+        g_main_loop_run(loop);
+    else {
+        g_printerr("zpcid: %s\n", error->message);
+        daemon.exit_status = EXIT_FAILURE;
+    }
 
     zpcid_notify("STOPPING=1");
     /* The requests under way finish (the watchdog keeps running meanwhile), then the name

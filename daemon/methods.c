@@ -296,13 +296,6 @@ call_free(Call *call)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Call, call_free)
 
-static void
-call_flush(Call *call)
-{
-    zpcid_service_flush_functions(call->service, (const guint32 *)call->fids->data,
-                                  call->fids->len);
-}
-
 /* ---- Check, ResolveFunction ---- */
 
 static gboolean
@@ -360,7 +353,6 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
     if (report == NULL) {
         g_message("%s of %s for %s failed: %s", call->unbind ? "Unbind" : "Bind", list, sender,
                   error->message);
-        call_flush(call);
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
             /* Only the shutdown cancels (service.c): the transaction was rolled back. */
             g_clear_error(&error);
@@ -381,7 +373,6 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     for (guint i = 0; i < report->warnings->len; i++)
         g_message("%s", (const char *)g_ptr_array_index(report->warnings, i));
-    call_flush(call);
     if (call->single) {
         g_dbus_method_invocation_return_value(call->invocation, NULL);
         return;
@@ -937,7 +928,6 @@ on_domains_refreshed(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(XmlCall) xc = user_data;
 
     zpcid_domains_refresh_finish(ZPCID_DOMAINS(source), result);
-    call_flush(xc->call);
     g_dbus_method_invocation_return_value(xc->call->invocation, NULL);
 }
 
@@ -1051,11 +1041,10 @@ handle_detach_from_domain(ZpcidDBusManager *manager, GDBusMethodInvocation *invo
 
 /* ---- org.zpcid1.Function ---- */
 
-/* The function behind @object as a one-element list, or NULL if it just went away. */
+/* The function @fid as a one-element list, or NULL if it just went away. */
 static GPtrArray *
-object_function(ZpcidService *self, ZpcidDBusFunction *object, GError **error)
+fid_function(ZpcidService *self, guint32 fid, GError **error)
 {
-    guint32 fid = zpcid_function_object_get_fid(ZPCID_FUNCTION_OBJECT(object));
     ZpcidFunction *f = zpcid_inventory_lookup_fid(self->inventory, fid);
     GPtrArray *functions;
 
@@ -1069,38 +1058,23 @@ object_function(ZpcidService *self, ZpcidDBusFunction *object, GError **error)
     return functions;
 }
 
-static gboolean
-handle_function_bind_common(ZpcidDBusFunction *object, GDBusMethodInvocation *invocation,
-                            GVariant *options, ZpcidService *self, gboolean unbind)
+static void
+handle_function_bind(ZpcidService *self, guint32 fid, GDBusMethodInvocation *invocation,
+                     GVariant *options, gboolean unbind)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) functions = object_function(self, object, &error);
+    g_autoptr(GPtrArray) functions = fid_function(self, fid, &error);
 
     if (functions == NULL) {
         return_error(invocation, error);
-        return G_DBUS_METHOD_INVOCATION_HANDLED;
+        return;
     }
     start_bind(self, invocation, functions, options, unbind, TRUE);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gboolean
-handle_function_bind(ZpcidDBusFunction *object, GDBusMethodInvocation *invocation,
-                     GVariant *options, ZpcidService *self)
-{
-    return handle_function_bind_common(object, invocation, options, self, FALSE);
-}
-
-static gboolean
-handle_function_unbind(ZpcidDBusFunction *object, GDBusMethodInvocation *invocation,
-                       GVariant *options, ZpcidService *self)
-{
-    return handle_function_bind_common(object, invocation, options, self, TRUE);
-}
-
-static gboolean
-handle_get_hostdev_xml(ZpcidDBusFunction *object, GDBusMethodInvocation *invocation,
-                       GVariant *options, ZpcidService *self)
+static void
+handle_get_hostdev_xml(ZpcidService *self, guint32 fid, GDBusMethodInvocation *invocation,
+                       GVariant *options)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) functions = NULL;
@@ -1109,14 +1083,34 @@ handle_get_hostdev_xml(ZpcidDBusFunction *object, GDBusMethodInvocation *invocat
     gboolean interactive;
 
     if (!check_options(invocation, options, xml_options, &interactive, &error) ||
-        (functions = object_function(self, object, &error)) == NULL ||
+        (functions = fid_function(self, fid, &error)) == NULL ||
         (job = xml_job_new(self, functions, options, FALSE, &error)) == NULL ||
         (xml = build_xml(job, NULL, &error)) == NULL) {
         return_error(invocation, error);
-        return G_DBUS_METHOD_INVOCATION_HANDLED;
+        return;
     }
-    zpcid_dbus_function_complete_get_hostdev_xml(object, invocation, xml);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", xml));
+}
+
+void
+zpcid_service_function_method(guint32 fid, const char *method, GVariant *parameters,
+                              GDBusMethodInvocation *invocation, gpointer user_data)
+{
+    ZpcidService *self = user_data;
+    g_autoptr(GVariant) options = NULL;
+
+    /* GDBus has checked the method and its signature against the introspection data: every
+     * method of org.zpcid1.Function takes the options a{sv} alone. */
+    g_variant_get(parameters, "(@a{sv})", &options);
+    if (g_str_equal(method, "Bind"))
+        handle_function_bind(self, fid, invocation, options, FALSE);
+    else if (g_str_equal(method, "Unbind"))
+        handle_function_bind(self, fid, invocation, options, TRUE);
+    else if (g_str_equal(method, "GetHostdevXml"))
+        handle_get_hostdev_xml(self, fid, invocation, options);
+    else
+        g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                                              _("The method “%s” is not known."), method);
 }
 
 /* ---- wiring ---- */
@@ -1135,14 +1129,5 @@ zpcid_service_methods_init_manager(ZpcidService *self)
     g_signal_connect_object(m, "handle-attach-to-domain", G_CALLBACK(handle_attach_to_domain), self,
                             0);
     g_signal_connect_object(m, "handle-detach-from-domain", G_CALLBACK(handle_detach_from_domain),
-                            self, 0);
-}
-
-void
-zpcid_service_methods_init_function(ZpcidService *self, ZpcidFunctionObject *object)
-{
-    g_signal_connect_object(object, "handle-bind", G_CALLBACK(handle_function_bind), self, 0);
-    g_signal_connect_object(object, "handle-unbind", G_CALLBACK(handle_function_unbind), self, 0);
-    g_signal_connect_object(object, "handle-get-hostdev-xml", G_CALLBACK(handle_get_hostdev_xml),
                             self, 0);
 }

@@ -4,7 +4,7 @@
 #include "auth.h"
 #include "binder.h"
 #include "domains.h"
-#include "function-object.h"
+#include "function-tree.h"
 #include "inventory.h"
 #include "readiness.h"
 #include "service.h"
@@ -33,9 +33,8 @@ struct _ZpcidService {
     GCancellable *reapply_cancellable;
 
     GDBusConnection *connection;
-    GDBusObjectManagerServer *object_manager;
     ZpcidDBusManager *manager;
-    GHashTable *objects; /* GUINT_TO_POINTER(fid) -> ZpcidFunctionObject */
+    ZpcidFunctionTree *tree; /* the functions as the bus shows them */
 
     ZpcidReport *report;
     ZpcidBootFacts *boot; /* read once: it cannot change until the next boot */
@@ -46,17 +45,15 @@ struct _ZpcidService {
 
 /* Connects the handle-* signals of the Manager skeleton. */
 void zpcid_service_methods_init_manager(ZpcidService *self);
-/* Connects the handle-* signals of a function's skeleton. */
-void zpcid_service_methods_init_function(ZpcidService *self, ZpcidFunctionObject *object);
+/* The methods of org.zpcid1.Function (a ZpcidFunctionTreeMethodFunc on the service). */
+void zpcid_service_function_method(guint32 fid, const char *method, GVariant *parameters,
+                                   GDBusMethodInvocation *invocation, gpointer user_data);
 
 /* Re-reads the readiness now; updates the properties and emits ReadinessChanged. */
 void zpcid_service_update_readiness(ZpcidService *self);
 /* The report as the host is now. Kernel events keep it current (modules, device nodes,
  * functions); what cannot change without a reboot is read once. */
 const ZpcidReport *zpcid_service_get_readiness(ZpcidService *self);
-/* Sends the queued PropertiesChanged of @fids now, so that a method's caller sees the new
- * state when the reply arrives. */
-void zpcid_service_flush_functions(ZpcidService *self, const guint32 *fids, guint n_fids);
 /* Recomputes the properties of a function from the inventory, binder and libvirt caches. */
 void zpcid_service_update_function(ZpcidService *self, guint32 fid);
 

@@ -21,8 +21,7 @@ zpcid_service_dispose(GObject *object)
 
     zpcid_service_stop(self);
     g_clear_handle_id(&self->readiness_idle, g_source_remove);
-    g_clear_pointer(&self->objects, g_hash_table_unref);
-    g_clear_object(&self->object_manager);
+    g_clear_pointer(&self->tree, zpcid_function_tree_free);
     g_clear_object(&self->manager);
     g_clear_object(&self->binder);
     g_clear_object(&self->domains);
@@ -58,7 +57,7 @@ zpcid_service_class_init(ZpcidServiceClass *klass)
 static void
 zpcid_service_init(ZpcidService *self)
 {
-    self->objects = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
+    self->tree = zpcid_function_tree_new(zpcid_service_function_method, self);
     self->cancellable = g_cancellable_new();
 }
 
@@ -120,63 +119,34 @@ schedule_readiness(ZpcidService *self)
             g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, on_readiness_idle, self, NULL);
 }
 
-/* ---- function objects ---- */
+/* ---- functions on the bus ---- */
 
 void
 zpcid_service_update_function(ZpcidService *self, guint32 fid)
 {
-    ZpcidFunctionObject *object = g_hash_table_lookup(self->objects, GUINT_TO_POINTER(fid));
     ZpcidFunction *function = zpcid_inventory_lookup_fid(self->inventory, fid);
     ZpcidFunctionExtra extra = {0};
 
-    if (object == NULL || function == NULL)
+    if (function == NULL)
         return;
     extra.host_driver = zpcid_binder_get_host_driver(self->binder, fid);
     extra.persistent = zpcid_binder_is_persistent(self->binder, fid);
     extra.owner = zpcid_binder_get_owner(self->binder, fid);
     extra.domains = zpcid_domains_get_users(self->domains, function->address);
-    zpcid_function_object_update(object, zpcid_function_to_variant(function, &extra));
-}
-
-void
-zpcid_service_flush_functions(ZpcidService *self, const guint32 *fids, guint n_fids)
-{
-    for (guint i = 0; i < n_fids; i++) {
-        ZpcidFunctionObject *object = g_hash_table_lookup(self->objects, GUINT_TO_POINTER(fids[i]));
-        if (object != NULL)
-            g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(object));
-    }
+    zpcid_function_tree_publish(self->tree, function, &extra);
 }
 
 static void
 update_count(ZpcidService *self)
 {
-    zpcid_dbus_manager_set_function_count(self->manager, g_hash_table_size(self->objects));
+    zpcid_dbus_manager_set_function_count(self->manager, zpcid_function_tree_get_count(self->tree));
 }
-
-static void on_function_removed(ZpcidInventory *inventory, ZpcidFunction *function,
-                                ZpcidService *self);
 
 static void
 on_function_added(ZpcidInventory *inventory, ZpcidFunction *function, ZpcidService *self)
 {
-    guint32 fid = (guint32)function->fid;
-    ZpcidFunctionObject *object;
-    g_autoptr(ZpcidDBusObjectSkeleton) skeleton = NULL;
-
-    /* The inventory reports a known FID as changed, never twice as added; if it ever did,
-     * the old object must leave the bus before its path is reused. */
-    if (g_hash_table_contains(self->objects, GUINT_TO_POINTER(fid)))
-        on_function_removed(inventory, function, self);
-    object = zpcid_function_object_new(fid);
-    zpcid_service_methods_init_function(self, object);
-    g_hash_table_replace(self->objects, GUINT_TO_POINTER(fid), object);
-    /* Properties first: InterfacesAdded carries them. */
-    zpcid_service_update_function(self, fid);
-    skeleton = zpcid_dbus_object_skeleton_new(zpcid_function_object_get_path(object));
-    zpcid_dbus_object_skeleton_set_function(skeleton, ZPCID_DBUS_FUNCTION(object));
-    g_dbus_object_manager_server_export(self->object_manager, G_DBUS_OBJECT_SKELETON(skeleton));
-    g_debug("The function 0x%08x appeared.", fid);
+    zpcid_service_update_function(self, (guint32)function->fid);
+    g_debug("The function 0x%08x appeared.", (guint32)function->fid);
     update_count(self);
     schedule_readiness(self);
 }
@@ -184,15 +154,8 @@ on_function_added(ZpcidInventory *inventory, ZpcidFunction *function, ZpcidServi
 static void
 on_function_removed(ZpcidInventory *inventory, ZpcidFunction *function, ZpcidService *self)
 {
-    guint32 fid = (guint32)function->fid;
-    ZpcidFunctionObject *object = g_hash_table_lookup(self->objects, GUINT_TO_POINTER(fid));
-
-    if (object == NULL)
-        return;
-    g_dbus_object_manager_server_unexport(self->object_manager,
-                                          zpcid_function_object_get_path(object));
-    g_hash_table_remove(self->objects, GUINT_TO_POINTER(fid));
-    g_debug("The function 0x%08x went away.", fid);
+    zpcid_function_tree_withdraw(self->tree, (guint32)function->fid);
+    g_debug("The function 0x%08x went away.", (guint32)function->fid);
     update_count(self);
     schedule_readiness(self);
 }
@@ -324,7 +287,6 @@ zpcid_service_new(const ZpcidServiceOptions *options, GError **error)
     g_signal_connect_object(self->inventory, "function-changed", G_CALLBACK(on_function_changed),
                             self, 0);
 
-    self->object_manager = g_dbus_object_manager_server_new(ZPCID_DBUS_PATH);
     self->manager = zpcid_dbus_manager_skeleton_new();
     arch = read_architecture(self->host);
     zpcid_dbus_manager_set_version(self->manager, ZPCID_VERSION);
@@ -348,22 +310,7 @@ zpcid_service_new(const ZpcidServiceOptions *options, GError **error)
                                    g_object_unref);
     g_signal_connect_object(self->binder, "function-changed",
                             G_CALLBACK(on_binder_function_changed), self, 0);
-
-    if (!zpcid_inventory_scan(self->inventory, error))
-        return NULL;
-    /* A crash in the middle of a bind must not leave a function half moved: repair first,
-     * serve afterwards. What cannot be repaired is reported and kept for the next start. */
-    if (!zpcid_binder_recover(self->binder, &local_error)) {
-        g_warning("%s", local_error->message);
-        g_clear_error(&local_error);
-    }
-
     self->auth = zpcid_auth_new(options->use_polkit);
-    zpcid_service_update_readiness(self);
-    update_count(self);
-    if (self->uevents != NULL)
-        zpcid_uevent_source_start(self->uevents, on_uevent, on_uevents_lost, self);
-    zpcid_domains_refresh(self->domains);
     return g_steal_pointer(&self);
 }
 
@@ -373,10 +320,39 @@ zpcid_service_export(ZpcidService *self, GDBusConnection *connection, GError **e
     if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->manager), connection,
                                           ZPCID_DBUS_PATH, error))
         return FALSE;
-    g_dbus_object_manager_server_set_connection(self->object_manager, connection);
+    if (!zpcid_function_tree_register(self->tree, connection, error)) {
+        g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->manager));
+        return FALSE;
+    }
     self->connection = g_object_ref(connection);
-    /* The first scan and the export leave freed scratch memory (read buffers, variant trees)
-     * scattered through the heap; give it back before idling for days. */
+    return TRUE;
+}
+
+gboolean
+zpcid_service_load(ZpcidService *self, GError **error)
+{
+    g_autoptr(GError) local_error = NULL;
+
+    /* Every call waits in the main context until this returns, so no caller can have seen
+     * the host before the scan: announcing each function would only cost startup time. */
+    zpcid_function_tree_set_quiet(self->tree, TRUE);
+    if (!zpcid_inventory_scan(self->inventory, error)) {
+        zpcid_function_tree_set_quiet(self->tree, FALSE);
+        return FALSE;
+    }
+    zpcid_function_tree_set_quiet(self->tree, FALSE);
+    /* A crash in the middle of a bind must not leave a function half moved: repair first,
+     * serve afterwards. What cannot be repaired is reported and kept for the next start. */
+    if (!zpcid_binder_recover(self->binder, &local_error))
+        g_warning("%s", local_error->message);
+
+    zpcid_service_update_readiness(self);
+    update_count(self);
+    if (self->uevents != NULL)
+        zpcid_uevent_source_start(self->uevents, on_uevent, on_uevents_lost, self);
+    zpcid_domains_refresh(self->domains);
+    /* The first scan leaves freed scratch memory (read buffers, variant trees) scattered
+     * through the heap; give it back before idling for days. */
     malloc_trim(0);
     return TRUE;
 }
@@ -470,7 +446,7 @@ zpcid_service_stop(ZpcidService *self)
     g_clear_pointer(&self->uevents, zpcid_uevent_source_free);
     /* Off the bus first, so that no new request starts while the old ones finish. */
     if (self->connection != NULL) {
-        g_dbus_object_manager_server_set_connection(self->object_manager, NULL);
+        zpcid_function_tree_unregister(self->tree);
         g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->manager));
         g_clear_object(&self->connection);
     }

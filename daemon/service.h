@@ -24,11 +24,15 @@ typedef struct {
 #define ZPCID_TYPE_SERVICE (zpcid_service_get_type())
 G_DECLARE_FINAL_TYPE(ZpcidService, zpcid_service, ZPCID, SERVICE, GObject)
 
-/* Reads the host, replays the binder's journal and listens for uevents; nothing is on the
+/* Opens the host and the binder's state and listens for uevents; nothing is read or on the
  * bus yet. */
 ZpcidService *zpcid_service_new(const ZpcidServiceOptions *options, GError **error);
-/* Puts the Manager and the function objects on @connection. */
+/* Puts the Manager and the functions on @connection. Calls wait in the main context until
+ * zpcid_service_load() has returned, so the name can be taken before the scan. */
 gboolean zpcid_service_export(ZpcidService *self, GDBusConnection *connection, GError **error);
+/* Reads the host, repairs what the binder's journal says was left half done, and starts
+ * following uevents and libvirt. */
+gboolean zpcid_service_load(ZpcidService *self, GError **error);
 /* Called once the bus name is ours: starts background work (persistent bindings). */
 void zpcid_service_start(ZpcidService *self);
 /* Takes everything off the bus and cancels background work. */

@@ -155,6 +155,61 @@ test_bus_lost_mid_bind(void)
     }
 }
 
+/* Killed in the middle of a bind, zpcid repairs the function at the next start before it
+ * answers anyone. The name is taken before that repair (slowed down here), so a caller can
+ * ask while it runs: the answer must already be the repaired state, never the half-moved
+ * one the crash left. */
+static void
+test_killed_mid_bind_answers_after_repair(void)
+{
+    Env *env;
+    Pending p = {0};
+    g_autofree char *path = NULL;
+    g_autofree char *tree_driver = NULL;
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GVariant) value = NULL;
+
+    if (!simkernel_available()) {
+        g_test_skip("The simulated kernel (tests/simkernel) is not built.");
+        return;
+    }
+    env = env_new(ENV_DEFAULT);
+    path = resolve(env, ADDR_IDLE_NVME);
+    write_faults(env,
+                 "* override delay 200\n* unbind delay 200\n* bind delay 200\n* probe delay 300\n");
+    bind_async(env, "Bind", &p);
+    /* After the unbind, within the bind's delay: between drivers. */
+    for (guint i = 0; i < 2000; i++) {
+        g_autofree char *now = driver_of(env, ADDR_IDLE_NVME);
+        if (*now == '\0')
+            break;
+        g_usleep(2 * 1000);
+    }
+    g_subprocess_send_signal(env->daemon, SIGKILL);
+    g_assert_true(g_subprocess_wait(env->daemon, NULL, NULL));
+    g_clear_object(&env->daemon);
+    while (!p.done)
+        g_main_context_iteration(NULL, TRUE);
+    g_clear_error(&p.error);
+    tree_driver = driver_of(env, ADDR_IDLE_NVME);
+    g_assert_cmpstr(tree_driver, ==, "");
+    g_clear_pointer(&tree_driver, g_free);
+
+    /* Every repair step takes a second now. */
+    write_faults(
+        env, "* override delay 1000\n* unbind delay 1000\n* bind delay 1000\n* probe delay 1000\n");
+    env_start_daemon(env);
+    reply = call_ok(env, path, "org.freedesktop.DBus.Properties", "Get",
+                    g_variant_new("(ss)", ZPCID_DBUS_IFACE_FUNCTION, "Driver"));
+    g_variant_get(reply, "(v)", &value);
+    tree_driver = driver_of(env, ADDR_IDLE_NVME);
+    g_assert_cmpstr(tree_driver, !=, "");
+    g_assert_cmpstr(g_variant_get_string(value, NULL), ==, tree_driver);
+    write_faults(env, "");
+    assert_settled(env, ADDR_IDLE_NVME);
+    env_free(env);
+}
+
 /* The state directory on a 64 KiB tmpfs of the daemon's own mount namespace, which the test
  * makes read-only or fills through nsenter. */
 static Env *
@@ -325,6 +380,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/dbus/faults/stop-mid-bind", test_stop_mid_bind);
     g_test_add_func("/dbus/faults/bus-lost-mid-bind", test_bus_lost_mid_bind);
+    g_test_add_func("/dbus/faults/killed-mid-bind-answers-after-repair",
+                    test_killed_mid_bind_answers_after_repair);
     g_test_add_func("/dbus/faults/state-read-only", test_state_read_only);
     g_test_add_func("/dbus/faults/state-full", test_state_full);
     g_test_add_func("/dbus/faults/libvirt-unreachable", test_libvirt_unreachable);

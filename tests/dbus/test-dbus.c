@@ -622,6 +622,8 @@ test_uevents(void)
         g_assert_cmpstr(s, ==, "ism");
         g_assert_true(g_variant_lookup(c, "State", "&s", &s));
         g_assert_cmpstr(s, ==, "host");
+        /* Exactly what changed, nothing that stayed. */
+        g_assert_cmpuint(g_variant_n_children(c), ==, 2);
     }
 
     /* An interface appears on it: the net uevent refreshes the function it sits on. */
@@ -1174,12 +1176,56 @@ test_lifecycle(void)
     env_free(env);
 }
 
+/* The name is taken before the first scan (so that a caller never finds the service
+ * missing), and every call waits until the scan is over: a caller right after the name
+ * appears sees every function, never part of the host. */
+static void
+test_calls_wait_for_scan(void)
+{
+    Env *env = env_prepare(ENV_DEFAULT);
+    g_autofree char *large = g_build_filename(env->tmp, "host-large", NULL);
+    const char *mkhost_args[] = {
+        g_getenv("MKHOST"), large, "--functions", "512", "--pf-with-vfs", "64",
+        "--seed",           "3",   NULL};
+    g_autoptr(ZpcidHost) host = NULL;
+    g_autoptr(ZpcidInventory) inventory = NULL;
+    g_autoptr(GVariant) objects = NULL;
+    g_autoptr(GVariant) count = NULL;
+    g_autoptr(GVariant) inner = NULL;
+    guint32 n;
+
+    /* A host large enough that the scan takes a while after the name is taken. */
+    run_quiet(mkhost_args);
+    g_free(env->host);
+    env->host = g_strdup(large);
+    host = zpcid_host_new(env->host, NULL);
+    inventory = zpcid_inventory_new(host);
+    g_assert_true(zpcid_inventory_scan(inventory, NULL));
+    n = zpcid_inventory_get_count(inventory);
+    g_assert_cmpuint(n, ==, 512);
+
+    env_start_daemon(env);
+    objects = call_ok(env, ZPCID_DBUS_PATH, "org.freedesktop.DBus.ObjectManager",
+                      "GetManagedObjects", NULL);
+    inner = g_variant_get_child_value(objects, 0);
+    g_assert_cmpuint(g_variant_n_children(inner), ==, n);
+    count = call_ok(env, ZPCID_DBUS_PATH, "org.freedesktop.DBus.Properties", "Get",
+                    g_variant_new("(ss)", ZPCID_DBUS_IFACE_MANAGER, "FunctionCount"));
+    {
+        g_autoptr(GVariant) v = NULL;
+        g_variant_get(count, "(v)", &v);
+        g_assert_cmpuint(g_variant_get_uint32(v), ==, n);
+    }
+    env_free(env);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/dbus/manager-properties", test_manager_properties);
     g_test_add_func("/dbus/function-objects", test_function_objects);
+    g_test_add_func("/dbus/calls-wait-for-scan", test_calls_wait_for_scan);
     g_test_add_func("/dbus/resolve", test_resolve);
     g_test_add_func("/dbus/invalid-arguments", test_invalid_arguments);
     g_test_add_func("/dbus/domain-xml", test_domain_xml);
