@@ -233,8 +233,8 @@ static const GDBusSubtreeVTable subtree_vtable = {
 static GVariant *
 interfaces_of(ZpcidFunctionTree *self, const Entry *e)
 {
-    GVariant *entry = g_variant_new_dict_entry(g_variant_ref(self->function_iface_name),
-                                               g_variant_ref(e->properties));
+    /* Neither is floating: the dict entry takes a reference of its own to each. */
+    GVariant *entry = g_variant_new_dict_entry(self->function_iface_name, e->properties);
     return g_variant_new_array(NULL, &entry, 1);
 }
 
