@@ -758,8 +758,8 @@ check_identity(Job *job, const char *step, GError **error)
     return FALSE;
 }
 
-/* Opens the step: journals it (before anything happens), then starts its clock. A forward
- * step is not started once the transaction is aborted or cancelled. */
+/* Opens the step: journals a step back (before anything happens), then starts its clock. A
+ * forward step is not started once the transaction is aborted or cancelled. */
 static gboolean
 step_begin(Job *job, const char *step, const char *file, gboolean forward, GError **error)
 {
@@ -769,7 +769,17 @@ step_begin(Job *job, const char *step, const char *file, gboolean forward, GErro
     if (forward) {
         gboolean stop;
         g_mutex_lock(&txn->lock);
-        stop = txn->abort || g_cancellable_is_cancelled(txn->cancellable);
+        /* A job that stops for a cancellation aborts the transaction itself: the coordinator
+         * looks at the cancellable only while jobs are pending, so it could otherwise find
+         * them all done and commit a function stopped between two steps. */
+        if (!txn->abort && g_cancellable_is_cancelled(txn->cancellable)) {
+            txn->abort = TRUE;
+            if (txn->error == NULL)
+                txn->error = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                 _("The request was cancelled."));
+            g_cond_broadcast(&txn->cond);
+        }
+        stop = txn->abort;
         if (stop)
             job->stopped = TRUE;
         g_mutex_unlock(&txn->lock);
@@ -779,9 +789,13 @@ step_begin(Job *job, const char *step, const char *file, gboolean forward, GErro
             return FALSE;
         }
     }
-    if (job->journal_id != NULL &&
-        !zpcid_journal_note_step(binder->journal, job->journal_id, job->fid, step, file,
-                                 !forward, error))
+    /* Only steps back are journaled one by one. Recovery never reads a step: it compares
+     * the kernel's state with each member's before and after, which the transaction's
+     * first record made durable before any write. A forward note would cost a rewrite of
+     * the whole store and two fsyncs per kernel write for nothing but a diagnostic. */
+    if (!forward && job->journal_id != NULL &&
+        !zpcid_journal_note_step(binder->journal, job->journal_id, job->fid, step, file, TRUE,
+                                 error))
         return FALSE;
     g_mutex_lock(&txn->lock);
     job->in_step = TRUE;
@@ -1722,6 +1736,29 @@ refresh_function(ZpcidBinder *binder, guint32 fid, const char *address)
     g_signal_emit(binder, signals[SIGNAL_FUNCTION_CHANGED], 0, (guint)fid);
 }
 
+/* Whether the inventory has already read @job's function where the transaction left it, so
+ * that reading it again (some 25 attributes, its directories and class links) adds nothing.
+ * That is the case when a uevent of the move was handled after the last step (the daemon's
+ * monitor re-reads the function on each). An entry can show the new driver only if it was
+ * read after the step that bound it, since the driver differs from the one before and the
+ * steps in between leave none bound or the override unset; by then the driver's probe has
+ * returned and created what sits on the function. What a driver adds later (an NVMe's
+ * namespaces) comes with uevents of its own. Without a monitor the entry still shows the
+ * old driver, and the function is read again. */
+static gboolean
+inventory_saw_move(ZpcidBinder *binder, Txn *txn, Job *job)
+{
+    ZpcidFunction *f;
+
+    if (txn->final_error != NULL || job->noop || job->address == NULL ||
+        g_strcmp0(job->driver_before, job->driver_after) == 0)
+        return FALSE;
+    f = zpcid_inventory_lookup_fid(binder->inventory, job->fid);
+    return f != NULL && g_strcmp0(f->address, job->address) == 0 &&
+           g_strcmp0(f->driver, job->driver_after) == 0 &&
+           g_strcmp0(f->driver_override, txn->op == OP_BIND ? ZPCID_VFIO_DRIVER : NULL) == 0;
+}
+
 static gboolean
 txn_done_in_main(gpointer data)
 {
@@ -1744,7 +1781,10 @@ txn_done_in_main(gpointer data)
     if (!txn->options.dry_run) {
         for (guint i = 0; i < refresh->len; i++) {
             Job *job = g_ptr_array_index(refresh, i);
-            refresh_function(binder, job->fid, job->address);
+            if (inventory_saw_move(binder, txn, job))
+                g_signal_emit(binder, signals[SIGNAL_FUNCTION_CHANGED], 0, (guint)job->fid);
+            else
+                refresh_function(binder, job->fid, job->address);
         }
     }
     if (txn->final_error != NULL)

@@ -18,12 +18,17 @@
  *                                          "driver-after": "vfio-pci" | null,
  *                                          "driver-after-any": false,
  *                                          "override-after": "vfio-pci" | null,
- *                                          "step": "unbind", "file": "…/unbind",
- *                                          "rolling-back": false } ] } ] }
+ *                                          "step": "restore-bind", "file": "…/bind",
+ *                                          "rolling-back": true } ] } ] }
  * "uid" is -1 when the kernel does not show one. "owner" (the Bind option of the same name,
  * e.g. the libvirt hook's "libvirt:<domain uuid>") may be absent: files written before it
  * existed read as bindings without an owner. A file of another format or a newer
  * version is refused, never overwritten.
+ *
+ * "step" is null until a step is announced. The binder announces only the steps that move a
+ * function back (rollback, recovery). Recovery needs no step: it compares the kernel with
+ * "driver-before"/"override-before" and the "after" fields, which the transaction's first
+ * record has on disk before the first kernel write.
  *
  * Every change is written to binder.json.tmp, fsync'ed, renamed over binder.json and the
  * directory fsync'ed. Writers in several threads are batched (group commit): each call

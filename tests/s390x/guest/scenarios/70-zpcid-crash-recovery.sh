@@ -3,8 +3,10 @@
 # or as the bind wanted, never in between, and the journal (binder.json in the state directory)
 # keeps no open transaction. Uses the virtio-rng function fid 0x30.
 #  1. deterministic: zpcid-bind-helper (the binder code of zpcid, a test program) kills itself
-#     with SIGKILL at crash point 10 of the bind, right after the unbind from virtio-pci. It
-#     refuses the real root, so it works on a second sysfs/proc mount under /tmp/hostroot.
+#     with SIGKILL at crash point 6 of the bind, right after the unbind from virtio-pci (points
+#     1-2: the journal's first record, 3-4: around the override write, 5-6: around the unbind;
+#     forward steps are not journaled one by one). It refuses the real root, so it works on a
+#     second sysfs/proc mount under /tmp/hostroot.
 #  2. zpcid itself gets SIGKILL while it carries out a bind asked over D-Bus; where it dies
 #     depends on timing, the repair must hold either way.
 zt_require_bin zpcid || return 0
@@ -56,7 +58,7 @@ if command -v zpcid-bind-helper >/dev/null 2>&1; then
 	mountpoint -q "$hr/proc" 2>/dev/null || mount -t proc proc "$hr/proc"
 	mkdir -p "$ZT_ZPCID_STATE"
 	rc=0
-	ZPCID_CRASH_AT_STEP=10 zpcid-bind-helper "$hr" "$ZT_ZPCID_STATE" bind 0x30 \
+	ZPCID_CRASH_AT_STEP=6 zpcid-bind-helper "$hr" "$ZT_ZPCID_STATE" bind 0x30 \
 		>"$ZT_STATE/helper.out" 2>&1 || rc=$?
 	zt_is "helper: killed by SIGKILL in the middle of bind 0x30" "$rc" 137
 	if open_txn; then
