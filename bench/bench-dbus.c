@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "zpcid-names.h"
+#include "bench-clock.h"
 
 #define TIMEOUT_MS 60000
 
@@ -167,16 +168,6 @@ cpu_seconds_of(GPid pid)
     return (double)(g_ascii_strtoull(fields[11], NULL, 10) +
                     g_ascii_strtoull(fields[12], NULL, 10)) /
            (double)sysconf(_SC_CLK_TCK);
-}
-
-static double
-own_cpu_seconds(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static gboolean
@@ -364,7 +355,7 @@ main(int argc, char **argv)
         const Call gmo = {
             "gmo", ZPCID_DBUS_PATH,  "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
             NULL,  "(a{oa{sa{sv}}})"};
-        double daemon_cpu = cpu_seconds_of(pid), client_cpu = own_cpu_seconds();
+        double daemon_cpu = cpu_seconds_of(pid), client_cpu = bench_own_cpu_seconds();
         g_autoptr(GArray) s = time_calls(&ctx, &gmo, 5);
 
         print_samples(out, "gmo", s);
@@ -372,7 +363,7 @@ main(int argc, char **argv)
         g_string_append_printf(out, ",\n  \"gmo_daemon_cpu\": %.6f",
                                (cpu_seconds_of(pid) - daemon_cpu) / s->len);
         g_string_append_printf(out, ",\n  \"gmo_client_cpu\": %.6f",
-                               (own_cpu_seconds() - client_cpu) / s->len);
+                               (bench_own_cpu_seconds() - client_cpu) / s->len);
     }
     {
         g_autofree char *sdbus = run_bench_gmo(argv[1], 5);

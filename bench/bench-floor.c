@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench-clock.h"
 
 typedef struct {
     char kind;
@@ -20,20 +21,12 @@ typedef struct {
 } Access;
 
 static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
 replay(int root, const Access *a, size_t n)
 {
     static char buf[4097];
     const char *cached = NULL;
     int dirfd = -1;
-    double t0 = now();
+    double t0 = bench_now();
 
     for (size_t i = 0; i < n; i++) {
         int fd;
@@ -83,7 +76,7 @@ replay(int root, const Access *a, size_t n)
     }
     if (dirfd >= 0)
         close(dirfd);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 int

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "zpcid-names.h"
+#include "bench-clock.h"
 
 #define TIMEOUT_USEC (60ULL * 1000 * 1000)
 
@@ -32,25 +33,6 @@ check(int r, const char *what)
         fprintf(stderr, "bench-gmo: %s: %s\n", what, strerror(-r));
         exit(1);
     }
-}
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-own_cpu_seconds(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* User and system CPU time of process @pid so far, all its threads. */
@@ -185,7 +167,7 @@ main(int argc, char **argv)
 
     daemon_cpu = cpu_seconds_of(pid);
     bus_cpu = cpu_seconds_of(bus_pid);
-    client_cpu = own_cpu_seconds();
+    client_cpu = bench_own_cpu_seconds();
     for (int i = 0; i < n; i++) {
         sd_bus_message *call = NULL;
         double t0;
@@ -194,14 +176,14 @@ main(int argc, char **argv)
                                              "org.freedesktop.DBus.ObjectManager",
                                              "GetManagedObjects"),
               "GetManagedObjects");
-        t0 = now();
+        t0 = bench_now();
         if (sd_bus_call(bus, call, TIMEOUT_USEC, &error, &reply) < 0) {
             fprintf(stderr, "bench-gmo: GetManagedObjects: %s\n", error.message);
             return 1;
         }
         w = (Walk){0};
         walk_reply(reply, &w);
-        samples[i] = now() - t0;
+        samples[i] = bench_now() - t0;
         call = sd_bus_message_unref(call);
         reply = sd_bus_message_unref(reply);
         if (w.functions != count || w.objects != count) {
@@ -214,7 +196,7 @@ main(int argc, char **argv)
     }
     daemon_cpu = (cpu_seconds_of(pid) - daemon_cpu) / n;
     bus_cpu = (cpu_seconds_of(bus_pid) - bus_cpu) / n;
-    client_cpu = (own_cpu_seconds() - client_cpu) / n;
+    client_cpu = (bench_own_cpu_seconds() - client_cpu) / n;
 
     qsort(samples, (size_t)n, sizeof(double), compare_double);
     printf("{\"samples\": [");
