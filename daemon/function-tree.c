@@ -1,7 +1,6 @@
 #include "function-tree.h"
 
 #include <glib/gi18n-lib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "zpcid-dbus-generated.h"
@@ -23,22 +22,13 @@ static const char object_manager_xml[] =
     "<arg type='as' name='interfaces'/></signal>"
     "</interface></node>";
 
-/* What was last published of one function; the strings are owned. */
-typedef struct {
-    ZpcidFunction *function;
-    char *host_driver;
-    char **domains;
-    char *owner;
-    gboolean persistent;
-    /* Its a{sv} in serialized form: one block of ~1 KiB instead of a tree of ~130 small
-     * GVariants, and what Get, GetAll and GetManagedObjects hand out without building it. */
-    GVariant *properties;
-} Entry;
-
 struct _ZpcidFunctionTree {
     ZpcidFunctionTreeMethodFunc method_func;
     gpointer user_data;
-    GHashTable *entries; /* GUINT_TO_POINTER(fid) -> Entry */
+    /* GUINT_TO_POINTER(fid) -> the a{sv} last published, in serialized form: one block of
+     * ~1 KiB instead of a tree of ~130 small GVariants, which Get, GetAll and
+     * GetManagedObjects hand out without building it, and new publications are compared with. */
+    GHashTable *entries;
     GDBusConnection *connection;
     guint object_manager_id;
     guint subtree_id;
@@ -46,50 +36,6 @@ struct _ZpcidFunctionTree {
     GDBusNodeInfo *object_manager_info;
     GVariant *function_iface_name; /* "org.zpcid1.Function", shared by every GMO entry */
 };
-
-static void
-entry_free(Entry *e)
-{
-    zpcid_function_unref(e->function);
-    g_free(e->host_driver);
-    g_strfreev(e->domains);
-    g_free(e->owner);
-    g_variant_unref(e->properties);
-    g_free(e);
-}
-
-static Entry *
-entry_new(ZpcidFunction *function, const ZpcidFunctionExtra *extra)
-{
-    Entry *e = g_new0(Entry, 1);
-
-    e->function = zpcid_function_ref(function);
-    if (extra != NULL) {
-        e->host_driver = g_strdup(extra->host_driver);
-        e->domains = g_strdupv((char **)extra->domains);
-        e->owner = g_strdup(extra->owner);
-        e->persistent = extra->persistent;
-    }
-    e->properties = g_variant_ref_sink(zpcid_function_to_variant(function, extra));
-    (void)g_variant_get_data(e->properties);
-    return e;
-}
-
-static gboolean
-entry_same(const Entry *e, const ZpcidFunction *function, const ZpcidFunctionExtra *extra)
-{
-    const char *const *domains = extra != NULL ? extra->domains : NULL;
-
-    if (e->function != function || extra == NULL)
-        return FALSE;
-    if (g_strcmp0(e->host_driver, extra->host_driver) != 0 ||
-        g_strcmp0(e->owner, extra->owner) != 0 || e->persistent != extra->persistent)
-        return FALSE;
-    if ((e->domains == NULL || e->domains[0] == NULL) != (domains == NULL || domains[0] == NULL))
-        return FALSE;
-    return e->domains == NULL || domains == NULL ||
-           g_strv_equal((const char *const *)e->domains, domains);
-}
 
 char *
 zpcid_function_tree_path(guint32 fid)
@@ -111,19 +57,18 @@ parse_node(const char *node, guint32 *fid)
     return TRUE;
 }
 
-static Entry *
-lookup_node(ZpcidFunctionTree *self, const char *node, guint32 *fid)
-{
-    if (!parse_node(node, fid))
-        return NULL;
-    return g_hash_table_lookup(self->entries, GUINT_TO_POINTER(*fid));
-}
-
-static Entry *
-lookup_path(ZpcidFunctionTree *self, const char *object_path, guint32 *fid)
+static gboolean
+parse_path(const char *object_path, guint32 *fid)
 {
     const char *slash = strrchr(object_path, '/');
-    return slash != NULL ? lookup_node(self, slash + 1, fid) : NULL;
+    return slash != NULL && parse_node(slash + 1, fid);
+}
+
+/* The properties published for @fid, NULL if it is not on the bus. */
+static GVariant *
+lookup(ZpcidFunctionTree *self, guint32 fid)
+{
+    return g_hash_table_lookup(self->entries, GUINT_TO_POINTER(fid));
 }
 
 /* ---- org.zpcid1.Function ---- */
@@ -134,12 +79,11 @@ function_method_call(GDBusConnection *connection, const char *sender, const char
                      GDBusMethodInvocation *invocation, gpointer user_data)
 {
     ZpcidFunctionTree *self = user_data;
-    const char *slash = strrchr(object_path, '/');
     guint32 fid = 0;
 
     /* Introspection found the node when the call arrived; it may be gone by now, which the
      * handler answers. */
-    if (slash == NULL || !parse_node(slash + 1, &fid)) {
+    if (!parse_path(object_path, &fid)) {
         g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
                                               _("There is no object at “%s”."), object_path);
         return;
@@ -154,15 +98,15 @@ function_get_property(GDBusConnection *connection, const char *sender, const cha
 {
     ZpcidFunctionTree *self = user_data;
     guint32 fid = 0;
-    Entry *e = lookup_path(self, object_path, &fid);
+    GVariant *properties = parse_path(object_path, &fid) ? lookup(self, fid) : NULL;
     GVariant *value;
 
-    if (e == NULL) {
+    if (properties == NULL) {
         g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
                     _("The function “0x%08x” is gone."), fid);
         return NULL;
     }
-    value = g_variant_lookup_value(e->properties, property_name, NULL);
+    value = g_variant_lookup_value(properties, property_name, NULL);
     if (value == NULL)
         g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                     _("The property “%s” has no value."), property_name);
@@ -203,7 +147,7 @@ subtree_introspect(GDBusConnection *connection, const char *sender, const char *
     /* The subtree's root holds no interface, only the function nodes. */
     if (node == NULL)
         return g_new0(GDBusInterfaceInfo *, 1);
-    if (lookup_node(self, node, &fid) == NULL)
+    if (!parse_node(node, &fid) || lookup(self, fid) == NULL)
         return NULL;
     infos = g_new0(GDBusInterfaceInfo *, 2);
     infos[0] = g_dbus_interface_info_ref(zpcid_dbus_function_interface_info());
@@ -231,10 +175,10 @@ static const GDBusSubtreeVTable subtree_vtable = {
 
 /* a{sa{sv}} of one function. */
 static GVariant *
-interfaces_of(ZpcidFunctionTree *self, const Entry *e)
+interfaces_of(ZpcidFunctionTree *self, GVariant *properties)
 {
     /* Neither is floating: the dict entry takes a reference of its own to each. */
-    GVariant *entry = g_variant_new_dict_entry(self->function_iface_name, e->properties);
+    GVariant *entry = g_variant_new_dict_entry(self->function_iface_name, properties);
     return g_variant_new_array(NULL, &entry, 1);
 }
 
@@ -249,9 +193,7 @@ managed_objects(ZpcidFunctionTree *self)
 
     g_hash_table_iter_init(&iter, self->entries);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        char path[sizeof(ZPCID_DBUS_FUNCTIONS_PATH) + NODE_LEN + 1];
-
-        snprintf(path, sizeof(path), ZPCID_DBUS_FUNCTIONS_PATH "/%08x", GPOINTER_TO_UINT(key));
+        g_autofree char *path = zpcid_function_tree_path(GPOINTER_TO_UINT(key));
         objects[i++] =
             g_variant_new_dict_entry(g_variant_new_object_path(path), interfaces_of(self, value));
     }
@@ -329,23 +271,26 @@ zpcid_function_tree_publish(ZpcidFunctionTree *self, ZpcidFunction *function,
                             const ZpcidFunctionExtra *extra)
 {
     guint32 fid = (guint32)function->fid;
-    Entry *old = g_hash_table_lookup(self->entries, GUINT_TO_POINTER(fid));
-    Entry *e;
+    GVariant *old = lookup(self, fid);
+    GVariant *properties = g_variant_ref_sink(zpcid_function_to_variant(function, extra));
 
-    if (old != NULL && entry_same(old, function, extra))
+    (void)g_variant_get_data(properties);
+    /* Serialized both: the comparison is one memcmp. */
+    if (old != NULL && g_variant_equal(old, properties)) {
+        g_variant_unref(properties);
         return;
-    e = entry_new(function, extra);
+    }
     if (announcing(self)) {
         if (old == NULL) {
             g_autofree char *path = zpcid_function_tree_path(fid);
             emit(self, ZPCID_DBUS_PATH, OBJECT_MANAGER_IFACE, "InterfacesAdded",
-                 g_variant_new("(o@a{sa{sv}})", path, interfaces_of(self, e)));
+                 g_variant_new("(o@a{sa{sv}})", path, interfaces_of(self, properties)));
         } else {
-            announce_changes(self, fid, old->properties, e->properties);
+            announce_changes(self, fid, old, properties);
         }
     }
-    /* Replaces (and frees) @old only now: the comparison above read it. */
-    g_hash_table_replace(self->entries, GUINT_TO_POINTER(fid), e);
+    /* Replaces (and unrefs) @old only now: the comparison above read it. */
+    g_hash_table_replace(self->entries, GUINT_TO_POINTER(fid), properties);
 }
 
 void
@@ -383,7 +328,7 @@ zpcid_function_tree_new(ZpcidFunctionTreeMethodFunc method_func, gpointer user_d
     self->method_func = method_func;
     self->user_data = user_data;
     self->entries =
-        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)entry_free);
+        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_variant_unref);
     /* Static XML: it parses. */
     self->object_manager_info = g_dbus_node_info_new_for_xml(object_manager_xml, NULL);
     self->function_iface_name = g_variant_ref_sink(g_variant_new_string(ZPCID_DBUS_IFACE_FUNCTION));

@@ -256,9 +256,9 @@ main(int argc, char **argv)
      * failing to find the service. */
     owner = g_bus_own_name_on_connection(daemon.connection, ZPCID_DBUS_NAME, flags,
                                          on_name_acquired, on_name_lost, &daemon, NULL);
-    if (zpcid_service_load(service, &error))
+    if (zpcid_service_load(service, &error)) {
         g_main_loop_run(loop);
-    else {
+    } else {
         g_printerr("zpcid: %s\n", error->message);
         daemon.exit_status = EXIT_FAILURE;
     }

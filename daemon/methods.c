@@ -194,13 +194,6 @@ function_list(GPtrArray *functions)
     return g_string_free(s, FALSE);
 }
 
-static const char *
-function_path(guint32 fid, char **buf)
-{
-    *buf = g_strdup_printf(ZPCID_DBUS_FUNCTIONS_PATH "/%08x", fid);
-    return *buf;
-}
-
 static gboolean
 check_changes_allowed(ZpcidService *self, GError **error)
 {
@@ -331,8 +324,8 @@ handle_resolve_function(ZpcidDBusManager *manager, GDBusMethodInvocation *invoca
         return_error(invocation, error);
         return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-    zpcid_dbus_manager_complete_resolve_function(manager, invocation,
-                                                 function_path((guint32)f->fid, &path));
+    path = zpcid_function_tree_path((guint32)f->fid);
+    zpcid_dbus_manager_complete_resolve_function(manager, invocation, path);
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -381,8 +374,8 @@ on_bind_done(GObject *source, GAsyncResult *result, gpointer user_data)
     g_variant_builder_init(&paths, G_VARIANT_TYPE_OBJECT_PATH_ARRAY);
     for (guint i = 0; i < report->functions->len; i++) {
         const ZpcidBindFunctionResult *r = g_ptr_array_index(report->functions, i);
-        g_autofree char *path = NULL;
-        g_variant_builder_add(&paths, "o", function_path(r->fid, &path));
+        g_autofree char *path = zpcid_function_tree_path(r->fid);
+        g_variant_builder_add(&paths, "o", path);
     }
     g_dbus_method_invocation_return_value(call->invocation, g_variant_new("(ao)", &paths));
 }

@@ -332,15 +332,15 @@ gboolean
 zpcid_service_load(ZpcidService *self, GError **error)
 {
     g_autoptr(GError) local_error = NULL;
+    gboolean scanned;
 
     /* Every call waits in the main context until this returns, so no caller can have seen
      * the host before the scan: announcing each function would only cost startup time. */
     zpcid_function_tree_set_quiet(self->tree, TRUE);
-    if (!zpcid_inventory_scan(self->inventory, error)) {
-        zpcid_function_tree_set_quiet(self->tree, FALSE);
-        return FALSE;
-    }
+    scanned = zpcid_inventory_scan(self->inventory, error);
     zpcid_function_tree_set_quiet(self->tree, FALSE);
+    if (!scanned)
+        return FALSE;
     /* A crash in the middle of a bind must not leave a function half moved: repair first,
      * serve afterwards. What cannot be repaired is reported and kept for the next start. */
     if (!zpcid_binder_recover(self->binder, &local_error))
