@@ -3,12 +3,21 @@
 #include <glib/gi18n-lib.h>
 
 #include "error.h"
+#include "zpcid-names.h"
+
+/* An unused helper leaves after this long: libvirt's client library and its connection cost
+ * the helper ~11 MiB, and starting it again costs ~30 ms. */
+#define DEFAULT_HELPER_IDLE_MS (10 * 1000)
 
 struct _ZpcidDomains {
     GObject parent;
     char *uri;
-    GMutex lock; /* guards virt */
-    ZpcidVirt *virt;
+    GMutex lock; /* guards client, last_used and idle_source */
+    ZpcidLibvirtClient *client;
+    gint64 last_used;      /* monotonic µs of the last call through client */
+    GSource *idle_source;  /* closes an unused client (in context) */
+    GMainContext *context; /* the main thread's */
+    guint idle_ms;
     GHashTable *users; /* address -> GStrv of domain names (main thread only) */
     guint n_running; /* jobs in a worker thread whose GTask has not completed */
     gboolean refreshing;
@@ -29,7 +38,12 @@ zpcid_domains_finalize(GObject *object)
 {
     ZpcidDomains *self = ZPCID_DOMAINS(object);
 
-    g_clear_pointer(&self->virt, zpcid_virt_close);
+    if (self->idle_source != NULL) {
+        g_source_destroy(self->idle_source);
+        g_source_unref(self->idle_source);
+    }
+    g_clear_pointer(&self->client, zpcid_libvirt_client_free);
+    g_main_context_unref(self->context);
     g_mutex_clear(&self->lock);
     g_hash_table_unref(self->users);
     g_ptr_array_unref(self->waiting_current);
@@ -55,6 +69,7 @@ zpcid_domains_init(ZpcidDomains *self)
                                         (GDestroyNotify)g_strfreev);
     self->waiting_current = g_ptr_array_new_with_free_func(g_object_unref);
     self->waiting_next = g_ptr_array_new_with_free_func(g_object_unref);
+    self->context = g_main_context_ref_thread_default();
 }
 
 ZpcidDomains *
@@ -62,7 +77,13 @@ zpcid_domains_new(const char *uri)
 {
     ZpcidDomains *self = g_object_new(ZPCID_TYPE_DOMAINS, NULL);
 
+    const char *idle = g_getenv(ZPCID_ENV_LIBVIRT_HELPER_IDLE_MS);
+    guint64 ms;
+
     self->uri = g_strdup(uri);
+    self->idle_ms = idle != NULL && g_ascii_string_to_unsigned(idle, 10, 1, G_MAXUINT, &ms, NULL)
+                        ? (guint)ms
+                        : DEFAULT_HELPER_IDLE_MS;
     return self;
 }
 
@@ -72,26 +93,75 @@ zpcid_domains_get_uri(ZpcidDomains *self)
     return self->uri;
 }
 
-/* Runs @job with the connection; called with the lock held, in a worker thread. */
+/* In the main thread, every idle_ms while a client is open. A job holding the lock is not
+ * waited for: the main loop never blocks on libvirt. */
+static gboolean
+on_idle_check(gpointer user_data)
+{
+    ZpcidDomains *self = user_data;
+
+    if (!g_mutex_trylock(&self->lock))
+        return G_SOURCE_CONTINUE;
+    if (self->client != NULL &&
+        g_get_monotonic_time() - self->last_used < (gint64)self->idle_ms * 1000) {
+        g_mutex_unlock(&self->lock);
+        return G_SOURCE_CONTINUE;
+    }
+    if (self->client != NULL)
+        g_debug("The libvirt helper (pid %s) was not used for %u ms; it is let go.",
+                zpcid_libvirt_client_get_pid(self->client), self->idle_ms);
+    g_clear_pointer(&self->client, zpcid_libvirt_client_free);
+    g_source_unref(self->idle_source);
+    self->idle_source = NULL;
+    g_mutex_unlock(&self->lock);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+ensure_client(ZpcidDomains *self, GError **error)
+{
+    if (self->client != NULL && !zpcid_libvirt_client_is_usable(self->client))
+        g_clear_pointer(&self->client, zpcid_libvirt_client_free);
+    if (self->client == NULL) {
+        self->client = zpcid_libvirt_client_start(self->uri, error);
+        if (self->client == NULL)
+            return FALSE;
+        g_debug("Started the libvirt helper (pid %s) for “%s”.",
+                zpcid_libvirt_client_get_pid(self->client), self->uri);
+    }
+    return TRUE;
+}
+
+/* Runs @job through the helper, started if needed; called with the lock held, in a worker
+ * thread. */
 static gpointer
 run_locked(ZpcidDomains *self, ZpcidVirtJob job, gpointer data, GError **error)
 {
     g_autoptr(GError) local_error = NULL;
     gpointer result;
+    guint answered;
 
-    if (self->virt == NULL) {
-        self->virt = zpcid_virt_connect(self->uri, error);
-        if (self->virt == NULL)
+    if (!ensure_client(self, error))
+        return NULL;
+    answered = zpcid_libvirt_client_get_answered(self->client);
+    result = job(self->client, data, &local_error);
+    if (result == NULL && zpcid_libvirt_client_lost_before(self->client, answered)) {
+        /* The helper died (or had died unseen) before it answered the job's first call.
+         * Every job begins by reading, so nothing was changed: once more with a new one. */
+        g_info("zpcid's libvirt helper went away (%s); starting it again.", local_error->message);
+        g_clear_error(&local_error);
+        if (!ensure_client(self, error))
             return NULL;
-    }
-    result = job(self->virt, data, &local_error);
-    if (result == NULL && local_error != NULL &&
-        g_error_matches(local_error, ZPCID_ERROR, ZPCID_ERROR_FAILED)) {
-        /* libvirt's generic failures include a dead connection: reconnect next time. */
-        g_clear_pointer(&self->virt, zpcid_virt_close);
+        result = job(self->client, data, &local_error);
     }
     if (local_error != NULL)
         g_propagate_error(error, g_steal_pointer(&local_error));
+    self->last_used = g_get_monotonic_time();
+    if (self->idle_source == NULL) {
+        self->idle_source = g_timeout_source_new(self->idle_ms);
+        g_source_set_callback(self->idle_source, on_idle_check, self, NULL);
+        g_source_attach(self->idle_source, self->context);
+    }
     return result;
 }
 
@@ -172,10 +242,9 @@ zpcid_domains_run_finish(ZpcidDomains *self, GAsyncResult *result, GError **erro
 }
 
 static gpointer
-lookup_job(ZpcidVirt *virt, gpointer data, GError **error)
+lookup_job(ZpcidLibvirtClient *client, gpointer data, GError **error)
 {
-    const ZpcidPciAddress *address = data;
-    return zpcid_virt_domains_using(virt, address, error);
+    return zpcid_libvirt_client_domains_using(client, data, error);
 }
 
 gboolean
@@ -183,22 +252,21 @@ zpcid_domains_lookup(const char *address, guint32 fid, gint64 uid, char ***runni
                      char ***defined, gpointer user_data, GError **error)
 {
     ZpcidDomains *self = user_data;
-    g_autoptr(GPtrArray) refs = NULL;
+    g_autoptr(GVariant) refs = NULL;
     g_autoptr(GStrvBuilder) run = g_strv_builder_new();
     g_autoptr(GStrvBuilder) def = g_strv_builder_new();
-    ZpcidPciAddress pci;
+    GVariantIter iter;
+    const char *name;
+    gboolean is_running;
 
-    if (!zpcid_pci_address_parse(address, &pci, error))
-        return FALSE;
     g_mutex_lock(&self->lock);
-    refs = run_locked(self, lookup_job, &pci, error);
+    refs = run_locked(self, lookup_job, (gpointer)address, error);
     g_mutex_unlock(&self->lock);
     if (refs == NULL)
         return FALSE;
-    for (guint i = 0; i < refs->len; i++) {
-        const ZpcidVirtDomainRef *ref = g_ptr_array_index(refs, i);
-        g_strv_builder_add(ref->running ? run : def, ref->name);
-    }
+    g_variant_iter_init(&iter, refs);
+    while (g_variant_iter_next(&iter, "(&sbbb)", &name, &is_running, NULL, NULL))
+        g_strv_builder_add(is_running ? run : def, name);
     *running = g_strv_builder_end(run);
     *defined = g_strv_builder_end(def);
     return TRUE;
@@ -215,29 +283,31 @@ zpcid_domains_get_users(ZpcidDomains *self, const char *address)
 }
 
 static gpointer
-users_job(ZpcidVirt *virt, gpointer data, GError **error)
+users_job(ZpcidLibvirtClient *client, gpointer data, GError **error)
 {
-    g_autoptr(GPtrArray) users = zpcid_virt_list_pci_users(virt, error);
+    g_autoptr(GVariant) users = zpcid_libvirt_client_list_pci_users(client, error);
     g_autoptr(GHashTable) sets = NULL;
     GHashTable *map;
     GHashTableIter iter;
+    GVariantIter users_iter;
     gpointer key, value;
+    const char *address, *domain;
 
     if (users == NULL)
         return NULL;
     /* address -> set of names: a domain may reference a function in live and config XML. */
     sets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                  (GDestroyNotify)g_hash_table_unref);
-    for (guint i = 0; i < users->len; i++) {
-        const ZpcidVirtPciUser *user = g_ptr_array_index(users, i);
-        g_autofree char *address = zpcid_pci_address_format(&user->address);
+    g_variant_iter_init(&users_iter, users);
+    while (
+        g_variant_iter_next(&users_iter, "(&sb&sbbb)", &address, NULL, &domain, NULL, NULL, NULL)) {
         GHashTable *names = g_hash_table_lookup(sets, address);
 
         if (names == NULL) {
             names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
             g_hash_table_insert(sets, g_strdup(address), names);
         }
-        g_hash_table_add(names, g_strdup(user->domain.name));
+        g_hash_table_add(names, g_strdup(domain));
     }
     map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
     g_hash_table_iter_init(&iter, sets);

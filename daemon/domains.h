@@ -1,12 +1,13 @@
-/* zpcid's libvirt connection, shared by the D-Bus methods (worker threads), the binder's
- * domain guard (its worker threads) and the Domains property (main thread). libvirt calls
- * block, so they never run on the main loop; one lock serializes them, and the connection is
- * opened on first use and opened again after it failed. */
+/* zpcid's way to libvirt, shared by the D-Bus methods (worker threads), the binder's domain
+ * guard (its worker threads) and the Domains property (main thread). The calls go to
+ * zpcid-libvirt-helper (daemon/libvirt-client.h), which is started on first use, again after
+ * it failed, and let go after some seconds without calls. They block, so they never run on
+ * the main loop; one lock serializes them. */
 #pragma once
 
 #include <gio/gio.h>
 
-#include "virt.h"
+#include "libvirt-client.h"
 
 G_BEGIN_DECLS
 
@@ -19,8 +20,9 @@ G_DECLARE_FINAL_TYPE(ZpcidDomains, zpcid_domains, ZPCID, DOMAINS, GObject)
 ZpcidDomains *zpcid_domains_new(const char *uri);
 const char *zpcid_domains_get_uri(ZpcidDomains *self);
 
-/* Work done with the connection, in a worker thread under the lock. */
-typedef gpointer (*ZpcidVirtJob)(ZpcidVirt *virt, gpointer data, GError **error);
+/* Work done through the helper, in a worker thread under the lock. Its first call must only
+ * read: a job whose first call found the helper gone is run again with a new helper. */
+typedef gpointer (*ZpcidVirtJob)(ZpcidLibvirtClient *client, gpointer data, GError **error);
 
 void zpcid_domains_run_async(ZpcidDomains *self, ZpcidVirtJob job, gpointer data,
                              GDestroyNotify data_free, GDestroyNotify result_free,

@@ -687,11 +687,11 @@ xml_call_free(XmlCall *xc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XmlCall, xml_call_free)
 
 static gpointer
-fetch_domain_job(ZpcidVirt *virt, gpointer data, GError **error)
+fetch_domain_job(ZpcidLibvirtClient *client, gpointer data, GError **error)
 {
     const char *name = data;
     /* The persistent definition: what the domain gets at its next start. */
-    return zpcid_virt_get_domain_xml(virt, name, TRUE, error);
+    return zpcid_libvirt_client_get_domain_xml(client, name, TRUE, error);
 }
 
 static void
@@ -808,7 +808,7 @@ ids_equal(GArray *a, GArray *b)
 }
 
 static gpointer
-attach_job(ZpcidVirt *virt, gpointer data, GError **error)
+attach_job(ZpcidLibvirtClient *client, gpointer data, GError **error)
 {
     XmlJob *job = data;
     g_autofree char *metadata = NULL;
@@ -817,7 +817,7 @@ attach_job(ZpcidVirt *virt, gpointer data, GError **error)
     gboolean running;
     guint attached = 0;
 
-    if (!zpcid_virt_domain_is_running(virt, job->domain, &running, error))
+    if (!zpcid_libvirt_client_domain_is_running(client, job->domain, &running, error))
         return NULL;
     affect = job_affect(job, running);
     /* Ids are chosen around what the changed definition already has; when both change, the
@@ -829,7 +829,7 @@ attach_job(ZpcidVirt *virt, gpointer data, GError **error)
 
         if ((affect & (inactive ? ZPCID_VIRT_AFFECT_CONFIG : ZPCID_VIRT_AFFECT_LIVE)) == 0)
             continue;
-        domain_xml = zpcid_virt_get_domain_xml(virt, job->domain, inactive, error);
+        domain_xml = zpcid_libvirt_client_get_domain_xml(client, job->domain, inactive, error);
         if (domain_xml == NULL)
             return NULL;
         planned = zpcid_domxml_build_hostdevs(&job->request, domain_xml, error);
@@ -847,26 +847,27 @@ attach_job(ZpcidVirt *virt, gpointer data, GError **error)
         if (result == NULL)
             result = g_steal_pointer(&planned);
     }
-    /* Converted here only to fail before any device is attached: zpcid_virt_set_metadata()
+    /* Converted here only to fail before any device is attached: the helper
      * takes the record as planned and converts it itself. */
     metadata = zpcid_domxml_metadata_for_libvirt(result->metadata, error);
     if (metadata == NULL)
         return NULL;
     for (; attached < result->hostdevs->len; attached++) {
-        if (!zpcid_virt_attach(virt, job->domain, g_ptr_array_index(result->hostdevs, attached),
-                               affect, error))
+        if (!zpcid_libvirt_client_attach(
+                client, job->domain, g_ptr_array_index(result->hostdevs, attached), affect, error))
             break;
     }
     if (attached == result->hostdevs->len &&
-        zpcid_virt_set_metadata(virt, job->domain, result->metadata, affect, error)) {
+        zpcid_libvirt_client_set_metadata(client, job->domain, result->metadata, affect, error)) {
         log_warnings(result->warnings);
         return g_steal_pointer(&result);
     }
     /* All or nothing: take back what was attached before the failure. */
     while (attached-- > 0) {
         g_autoptr(GError) undo_error = NULL;
-        if (!zpcid_virt_detach(virt, job->domain, g_ptr_array_index(result->hostdevs, attached),
-                               affect, &undo_error))
+        if (!zpcid_libvirt_client_detach(client, job->domain,
+                                         g_ptr_array_index(result->hostdevs, attached), affect,
+                                         &undo_error))
             g_warning("A device attached to the domain “%s” could not be detached again: %s",
                       job->domain, undo_error->message);
     }
@@ -874,7 +875,7 @@ attach_job(ZpcidVirt *virt, gpointer data, GError **error)
 }
 
 static gpointer
-detach_job(ZpcidVirt *virt, gpointer data, GError **error)
+detach_job(ZpcidLibvirtClient *client, gpointer data, GError **error)
 {
     XmlJob *job = data;
     g_autofree char *domain_xml = NULL;
@@ -883,11 +884,11 @@ detach_job(ZpcidVirt *virt, gpointer data, GError **error)
     ZpcidVirtAffect affect;
     gboolean running;
 
-    if (!zpcid_virt_domain_is_running(virt, job->domain, &running, error))
+    if (!zpcid_libvirt_client_domain_is_running(client, job->domain, &running, error))
         return NULL;
     affect = job_affect(job, running);
-    domain_xml = zpcid_virt_get_domain_xml(virt, job->domain,
-                                           (affect & ZPCID_VIRT_AFFECT_CONFIG) != 0, error);
+    domain_xml = zpcid_libvirt_client_get_domain_xml(
+        client, job->domain, (affect & ZPCID_VIRT_AFFECT_CONFIG) != 0, error);
     if (domain_xml == NULL)
         return NULL;
     info = zpcid_domxml_inspect(domain_xml, error);
@@ -908,8 +909,8 @@ detach_job(ZpcidVirt *virt, gpointer data, GError **error)
     if (result == NULL)
         return NULL;
     for (guint i = 0; i < result->hostdevs->len; i++) {
-        if (!zpcid_virt_detach(virt, job->domain, g_ptr_array_index(result->hostdevs, i), affect,
-                               error))
+        if (!zpcid_libvirt_client_detach(client, job->domain,
+                                         g_ptr_array_index(result->hostdevs, i), affect, error))
             return NULL;
     }
     return g_steal_pointer(&result);

@@ -58,6 +58,15 @@
 /* The Bind/Unbind "owner" the libvirt hook uses, followed by the domain's UUID. */
 #define ZPCID_HOOK_OWNER_PREFIX "libvirt:"
 
+/* zpcid-libvirt-helper (xml/zpcid-libvirt-helper.xml): zpcid's libvirt client, a program
+ * next to zpcid, spoken to peer to peer over its file descriptor 3. */
+#define ZPCID_LIBVIRT_HELPER_PROGRAM "zpcid-libvirt-helper"
+#define ZPCID_LIBVIRT_HELPER_PATH    "/org/zpcid1/LibvirtHelper"
+#define ZPCID_LIBVIRT_HELPER_IFACE   "org.zpcid1.LibvirtHelper"
+#define ZPCID_LIBVIRT_HELPER_FD      3
+/* How long zpcid keeps an unused helper, in ms (tests shorten it; default 10 s). */
+#define ZPCID_ENV_LIBVIRT_HELPER_IDLE_MS "ZPCID_LIBVIRT_HELPER_IDLE_MS"
+
 /* Namespace of zpcid's element inside a libvirt domain's <metadata>. */
 #define ZPCID_LIBVIRT_METADATA_NS     "https://zpcid.org/xmlns/libvirt/1"
 #define ZPCID_LIBVIRT_METADATA_PREFIX "zpcid"

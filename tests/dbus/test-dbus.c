@@ -449,6 +449,126 @@ test_libvirt_domains(void)
     env_free(env);
 }
 
+/* The live children of @pid (zombies, already dead, are left out). */
+static GArray *
+children_of(GPid pid)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+    GArray *children = g_array_new(FALSE, FALSE, sizeof(GPid));
+    const char *name;
+
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *path = g_build_filename("/proc", name, "stat", NULL);
+        g_autofree char *stat = NULL;
+        const char *end;
+        char state;
+        int ppid;
+
+        if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(path, &stat, NULL, NULL))
+            continue;
+        /* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
+        end = strrchr(stat, ')');
+        if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid == pid && state != 'Z') {
+            GPid child = (GPid)atoi(name);
+            g_array_append_val(children, child);
+        }
+    }
+    return children;
+}
+
+static gboolean
+maps_library(GPid pid, const char *library)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *maps = NULL;
+
+    g_assert_true(g_file_get_contents(path, &maps, NULL, NULL));
+    return strstr(maps, library) != NULL;
+}
+
+/* The one zpcid-libvirt-helper of @daemon, with @wait waiting for it to appear; 0 if there is
+ * none. */
+static GPid
+helper_of(GPid daemon, gboolean wait)
+{
+    for (guint i = 0; i < 200; i++) {
+        g_autoptr(GArray) children = children_of(daemon);
+
+        if (children->len > 0) {
+            GPid helper = g_array_index(children, GPid, 0);
+            g_autofree char *exe_link = g_strdup_printf("/proc/%d/exe", (int)helper);
+            g_autofree char *exe = g_file_read_link(exe_link, NULL);
+
+            g_assert_cmpuint(children->len, ==, 1);
+            g_assert_nonnull(exe);
+            g_assert_true(g_str_has_suffix(exe, "/" ZPCID_LIBVIRT_HELPER_PROGRAM));
+            return helper;
+        }
+        if (!wait)
+            return 0;
+        g_usleep(20 * 1000);
+    }
+    g_error("zpcid started no libvirt helper");
+}
+
+static void
+fetch_guest_xml(Env *env)
+{
+    const char *one[] = {ADDR_IDLE_NVME, NULL};
+    g_autoptr(GVariant) reply = NULL;
+    GVariantBuilder b;
+    const char *xml;
+
+    g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&b, "{sv}", ZPCID_OPTION_DOMAIN, g_variant_new_string("zpcid-guest"));
+    reply = manager_call(env, "GetDomainXml",
+                         g_variant_new("(^as@a{sv})", one, g_variant_builder_end(&b)));
+    g_variant_get(reply, "(&s)", &xml);
+    g_assert_nonnull(strstr(xml, "<name>zpcid-guest</name>"));
+}
+
+/* libvirt's client runs in zpcid-libvirt-helper, never in the daemon: started on first use,
+ * started again when it died (the caller does not notice), let go when unused. */
+static void
+test_libvirt_helper(void)
+{
+    Env *env;
+    GPid daemon, helper, again;
+
+    g_setenv(ZPCID_ENV_LIBVIRT_HELPER_IDLE_MS, "500", TRUE);
+    env = env_new(ENV_GUEST);
+    g_unsetenv(ZPCID_ENV_LIBVIRT_HELPER_IDLE_MS);
+    daemon = (GPid)atoi(g_subprocess_get_identifier(env->daemon));
+
+    fetch_guest_xml(env);
+    helper = helper_of(daemon, TRUE);
+    g_assert_true(maps_library(helper, "/libvirt.so"));
+    g_assert_false(maps_library(daemon, "/libvirt.so"));
+
+    /* Killed between two calls: the next call gets its answer from a new helper, whether or
+     * not the daemon saw the death before the call came (that is a race: several rounds). */
+    for (guint round = 0; round < 6; round++) {
+        g_assert_cmpint(kill(helper, SIGKILL), ==, 0);
+        fetch_guest_xml(env);
+        again = helper_of(daemon, TRUE);
+        g_assert_cmpint(again, !=, helper);
+        helper = again;
+    }
+
+    /* Unused for the idle time: gone, and started again by the next call. */
+    for (guint i = 0; i < 100 && helper_of(daemon, FALSE) != 0; i++)
+        g_usleep(50 * 1000);
+    g_assert_cmpint(helper_of(daemon, FALSE), ==, 0);
+    fetch_guest_xml(env);
+    g_assert_cmpint(helper_of(daemon, TRUE), !=, again);
+    g_assert_false(maps_library(daemon, "/libvirt.so"));
+    g_assert_true(daemon_alive(env));
+    env_free(env);
+}
+
 /* Binding through the bus moves links in the tree (simulated kernel), and the properties show
  * the new state when the reply arrives. */
 static void
@@ -1230,6 +1350,7 @@ main(int argc, char **argv)
     g_test_add_func("/dbus/invalid-arguments", test_invalid_arguments);
     g_test_add_func("/dbus/domain-xml", test_domain_xml);
     g_test_add_func("/dbus/libvirt-domains", test_libvirt_domains);
+    g_test_add_func("/dbus/libvirt-helper", test_libvirt_helper);
     g_test_add_func("/dbus/bind-unbind", test_bind_unbind);
     g_test_add_func("/dbus/uevents", test_uevents);
     g_test_add_func("/dbus/authorization/polkit", test_polkit);
