@@ -130,6 +130,9 @@ zpcid_host_display_path(ZpcidHost *host, const char *relpath)
     return g_build_filename(host->root, relpath, NULL);
 }
 
+/* Lookups retried after openat2()'s EAGAIN before the error is returned. */
+#define OPENAT2_ATTEMPTS 1000
+
 /* Opens @relpath below the root with symlinks (including absolute ones) resolved inside it,
  * so that a fixture tree behaves like a chroot and cannot lead us to the real /sys. */
 static int
@@ -147,7 +150,14 @@ open_in_root(ZpcidHost *host, const char *relpath, int flags)
     if (*relpath == '\0')
         relpath = ".";
     if (!g_atomic_int_get(&openat2_missing)) {
-        fd = (int)syscall(SYS_openat2, host->root_fd, relpath, &how, sizeof(how));
+        /* RESOLVE_IN_ROOT gives up with EAGAIN on a ".." (sysfs links are full of them)
+         * whenever any rename or mount happened on the system during the lookup: a busy
+         * host makes that common, and the file is there all the same. */
+        for (guint attempt = 0; attempt < OPENAT2_ATTEMPTS; attempt++) {
+            fd = (int)syscall(SYS_openat2, host->root_fd, relpath, &how, sizeof(how));
+            if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
+                break;
+        }
         if (fd >= 0 || errno != ENOSYS)
             return fd;
         /* Old kernels and qemu-user lack openat2(); fall back to plain relative lookups,

@@ -355,6 +355,60 @@ test_empty_and_missing_roots(void)
     g_rmdir(tmp);
 }
 
+typedef struct {
+    char *dir;
+    gint stop;
+} Renamer;
+
+/* Renames a file back and forth until told to stop: on a busy host something always does. */
+static gpointer
+rename_loop(gpointer data)
+{
+    Renamer *r = data;
+    g_autofree char *a = g_build_filename(r->dir, "a", NULL);
+    g_autofree char *b = g_build_filename(r->dir, "b", NULL);
+
+    g_assert_true(g_file_set_contents(a, "", 0, NULL));
+    while (!g_atomic_int_get(&r->stop)) {
+        g_assert_cmpint(g_rename(a, b), ==, 0);
+        g_assert_cmpint(g_rename(b, a), ==, 0);
+    }
+    return NULL;
+}
+
+/* Every scan of an unchanged tree reads the same functions while renames happen elsewhere on
+ * the system (openat2() with RESOLVE_IN_ROOT then fails lookups through ".." with EAGAIN,
+ * which once made configured functions look as if they were in standby). */
+static void
+test_stable_under_renames(void)
+{
+    g_autofree char *root = test_host_path("z16-lpar-ready");
+    g_autoptr(ZpcidInventory) first = scan(root);
+    g_autoptr(GPtrArray) expected = zpcid_inventory_list(first);
+    Renamer r = {g_dir_make_tmp("zpcid-renames-XXXXXX", NULL), 0};
+    GThread *thread;
+
+    g_assert_nonnull(r.dir);
+    thread = g_thread_new("renamer", rename_loop, &r);
+    for (guint round = 0; round < 300; round++) {
+        g_autoptr(ZpcidInventory) again = scan(root);
+        g_autoptr(GPtrArray) list = zpcid_inventory_list(again);
+
+        g_assert_cmpuint(list->len, ==, expected->len);
+        for (guint i = 0; i < list->len; i++)
+            g_assert_true(
+                zpcid_function_equal(g_ptr_array_index(list, i), g_ptr_array_index(expected, i)));
+    }
+    g_atomic_int_set(&r.stop, 1);
+    g_thread_join(thread);
+    {
+        g_autofree char *a = g_build_filename(r.dir, "a", NULL);
+        g_assert_cmpint(g_remove(a), ==, 0);
+        g_assert_cmpint(g_rmdir(r.dir), ==, 0);
+    }
+    g_free(r.dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -365,5 +419,6 @@ main(int argc, char **argv)
     g_test_add_func("/inventory/malformed", test_malformed);
     g_test_add_func("/inventory/symlink-loops", test_symlink_loops);
     g_test_add_func("/inventory/empty-root", test_empty_and_missing_roots);
+    g_test_add_func("/inventory/stable-under-renames", test_stable_under_renames);
     return g_test_run();
 }
