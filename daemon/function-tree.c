@@ -22,20 +22,80 @@ static const char object_manager_xml[] =
     "<arg type='as' name='interfaces'/></signal>"
     "</interface></node>";
 
+/* What was last published of one function: the inventory's snapshot (immutable, shared with
+ * the inventory) and copies of the extras. The a{sv} is written from it when asked
+ * (ZpcidVariantWriter), which keeps ~1 KiB per function out of the daemon's memory. */
+typedef struct {
+    ZpcidFunction *function;
+    char *host_driver;
+    char **domains;
+    char *owner;
+    gboolean persistent;
+} Entry;
+
 struct _ZpcidFunctionTree {
     ZpcidFunctionTreeMethodFunc method_func;
     gpointer user_data;
-    /* GUINT_TO_POINTER(fid) -> the a{sv} last published, in serialized form: one block of
-     * ~1 KiB instead of a tree of ~130 small GVariants, which Get, GetAll and
-     * GetManagedObjects hand out without building it, and new publications are compared with. */
-    GHashTable *entries;
+    GHashTable *entries; /* GUINT_TO_POINTER(fid) -> Entry */
     GDBusConnection *connection;
     guint object_manager_id;
     guint subtree_id;
     gboolean quiet;
     GDBusNodeInfo *object_manager_info;
-    GVariant *function_iface_name; /* "org.zpcid1.Function", shared by every GMO entry */
+    /* The a{sv} of the function read last: GDBus answers GetAll with one get_property()
+     * per property, which would otherwise write it ~30 times. */
+    guint32 cached_fid;
+    GVariant *cached_properties;
 };
+
+static Entry *
+entry_new(ZpcidFunction *function, const ZpcidFunctionExtra *extra)
+{
+    static const ZpcidFunctionExtra none = {0};
+    Entry *e = g_new0(Entry, 1);
+
+    if (extra == NULL)
+        extra = &none;
+
+    e->function = zpcid_function_ref(function);
+    /* Empty values are kept as NULL: most functions have none, and the a{sv} is the same. */
+    if (extra->host_driver != NULL && extra->host_driver[0] != '\0')
+        e->host_driver = g_strdup(extra->host_driver);
+    if (extra->domains != NULL && extra->domains[0] != NULL)
+        e->domains = g_strdupv((char **)extra->domains);
+    if (extra->owner != NULL && extra->owner[0] != '\0')
+        e->owner = g_strdup(extra->owner);
+    e->persistent = extra->persistent;
+    return e;
+}
+
+static void
+entry_free(Entry *e)
+{
+    zpcid_function_unref(e->function);
+    g_free(e->host_driver);
+    g_strfreev(e->domains);
+    g_free(e->owner);
+    g_free(e);
+}
+
+static void
+entry_write(Entry *e, ZpcidVariantWriter *writer)
+{
+    ZpcidFunctionExtra extra = {e->host_driver, (const char *const *)e->domains, e->persistent,
+                                e->owner};
+    zpcid_function_write_properties(writer, e->function, &extra);
+}
+
+/* The a{sv} of @e (not floating). */
+static GVariant *
+entry_properties(Entry *e)
+{
+    ZpcidVariantWriter *writer = zpcid_variant_writer_new(1024);
+
+    entry_write(e, writer);
+    return g_variant_ref_sink(zpcid_variant_writer_end(writer, G_VARIANT_TYPE_VARDICT));
+}
 
 char *
 zpcid_function_tree_path(guint32 fid)
@@ -64,11 +124,34 @@ parse_path(const char *object_path, guint32 *fid)
     return slash != NULL && parse_node(slash + 1, fid);
 }
 
-/* The properties published for @fid, NULL if it is not on the bus. */
-static GVariant *
+/* What is published for @fid, NULL if it is not on the bus. */
+static Entry *
 lookup(ZpcidFunctionTree *self, guint32 fid)
 {
     return g_hash_table_lookup(self->entries, GUINT_TO_POINTER(fid));
+}
+
+static void
+forget_cached(ZpcidFunctionTree *self, guint32 fid)
+{
+    if (self->cached_properties != NULL && self->cached_fid == fid)
+        g_clear_pointer(&self->cached_properties, g_variant_unref);
+}
+
+/* The a{sv} published for @fid (owned by the tree), NULL if it is not on the bus. */
+static GVariant *
+lookup_properties(ZpcidFunctionTree *self, guint32 fid)
+{
+    Entry *e = lookup(self, fid);
+
+    if (e == NULL)
+        return NULL;
+    if (self->cached_properties == NULL || self->cached_fid != fid) {
+        g_clear_pointer(&self->cached_properties, g_variant_unref);
+        self->cached_properties = entry_properties(e);
+        self->cached_fid = fid;
+    }
+    return self->cached_properties;
 }
 
 /* ---- org.zpcid1.Function ---- */
@@ -98,7 +181,7 @@ function_get_property(GDBusConnection *connection, const char *sender, const cha
 {
     ZpcidFunctionTree *self = user_data;
     guint32 fid = 0;
-    GVariant *properties = parse_path(object_path, &fid) ? lookup(self, fid) : NULL;
+    GVariant *properties = parse_path(object_path, &fid) ? lookup_properties(self, fid) : NULL;
     GVariant *value;
 
     if (properties == NULL) {
@@ -173,32 +256,55 @@ static const GDBusSubtreeVTable subtree_vtable = {
 
 /* ---- org.freedesktop.DBus.ObjectManager ---- */
 
-/* a{sa{sv}} of one function. */
-static GVariant *
-interfaces_of(ZpcidFunctionTree *self, GVariant *properties)
+/* a{sa{sv}} of one function, into @writer. */
+static void
+write_interfaces(Entry *e, ZpcidVariantWriter *writer)
 {
-    /* Neither is floating: the dict entry takes a reference of its own to each. */
-    GVariant *entry = g_variant_new_dict_entry(self->function_iface_name, properties);
-    return g_variant_new_array(NULL, &entry, 1);
+    zpcid_variant_writer_open_array(writer, 8);
+    zpcid_variant_writer_open_tuple(writer, 8);
+    zpcid_variant_writer_put_string(writer, ZPCID_DBUS_IFACE_FUNCTION);
+    zpcid_variant_writer_mark(writer);
+    entry_write(e, writer);
+    zpcid_variant_writer_close(writer);
+    zpcid_variant_writer_mark(writer);
+    zpcid_variant_writer_close(writer);
 }
 
+/* The reply (a{oa{sa{sv}}}), written in one pass: ~1 KiB per function. */
 static GVariant *
 managed_objects(ZpcidFunctionTree *self)
 {
-    guint n = g_hash_table_size(self->entries);
-    g_autofree GVariant **objects = g_new(GVariant *, MAX(n, 1));
+    ZpcidVariantWriter *writer =
+        zpcid_variant_writer_new((gsize)g_hash_table_size(self->entries) * 1024);
     GHashTableIter iter;
     gpointer key, value;
-    guint i = 0;
 
+    /* (a{...}): a tuple whose only member is last has no framing, so it is the array. */
+    zpcid_variant_writer_open_array(writer, 8);
     g_hash_table_iter_init(&iter, self->entries);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        g_autofree char *path = zpcid_function_tree_path(GPOINTER_TO_UINT(key));
-        objects[i++] =
-            g_variant_new_dict_entry(g_variant_new_object_path(path), interfaces_of(self, value));
+        char path[sizeof(ZPCID_DBUS_FUNCTIONS_PATH) + 1 + NODE_LEN];
+
+        g_snprintf(path, sizeof(path), ZPCID_DBUS_FUNCTIONS_PATH "/%08x", GPOINTER_TO_UINT(key));
+        zpcid_variant_writer_open_tuple(writer, 8);
+        zpcid_variant_writer_put_string(writer, path);
+        zpcid_variant_writer_mark(writer);
+        write_interfaces(value, writer);
+        zpcid_variant_writer_close(writer);
+        zpcid_variant_writer_mark(writer);
     }
-    return g_variant_new("(@a{oa{sa{sv}}})",
-                         g_variant_new_array(G_VARIANT_TYPE("{oa{sa{sv}}}"), objects, n));
+    zpcid_variant_writer_close(writer);
+    return zpcid_variant_writer_end(writer, G_VARIANT_TYPE("(a{oa{sa{sv}}})"));
+}
+
+/* a{sa{sv}} of one function, for InterfacesAdded. */
+static GVariant *
+interfaces_of(Entry *e)
+{
+    ZpcidVariantWriter *writer = zpcid_variant_writer_new(1024);
+
+    write_interfaces(e, writer);
+    return zpcid_variant_writer_end(writer, G_VARIANT_TYPE("a{sa{sv}}"));
 }
 
 static void
@@ -271,26 +377,27 @@ zpcid_function_tree_publish(ZpcidFunctionTree *self, ZpcidFunction *function,
                             const ZpcidFunctionExtra *extra)
 {
     guint32 fid = (guint32)function->fid;
-    GVariant *old = lookup(self, fid);
-    GVariant *properties = g_variant_ref_sink(zpcid_function_to_variant(function, extra));
+    Entry *old = lookup(self, fid);
+    Entry *new = entry_new(function, extra);
 
-    (void)g_variant_get_data(properties);
-    /* Serialized both: the comparison is one memcmp. */
-    if (old != NULL && g_variant_equal(old, properties)) {
-        g_variant_unref(properties);
-        return;
-    }
-    if (announcing(self)) {
-        if (old == NULL) {
-            g_autofree char *path = zpcid_function_tree_path(fid);
-            emit(self, ZPCID_DBUS_PATH, OBJECT_MANAGER_IFACE, "InterfacesAdded",
-                 g_variant_new("(o@a{sa{sv}})", path, interfaces_of(self, properties)));
-        } else {
-            announce_changes(self, fid, old, properties);
+    if (old != NULL) {
+        g_autoptr(GVariant) before = entry_properties(old);
+        g_autoptr(GVariant) after = entry_properties(new);
+
+        /* Both written in normal form: the comparison is one memcmp. */
+        if (g_variant_equal(before, after)) {
+            entry_free(new);
+            return;
         }
+        if (announcing(self))
+            announce_changes(self, fid, before, after);
+    } else if (announcing(self)) {
+        g_autofree char *path = zpcid_function_tree_path(fid);
+        emit(self, ZPCID_DBUS_PATH, OBJECT_MANAGER_IFACE, "InterfacesAdded",
+             g_variant_new("(o@a{sa{sv}})", path, interfaces_of(new)));
     }
-    /* Replaces (and unrefs) @old only now: the comparison above read it. */
-    g_hash_table_replace(self->entries, GUINT_TO_POINTER(fid), properties);
+    forget_cached(self, fid);
+    g_hash_table_replace(self->entries, GUINT_TO_POINTER(fid), new);
 }
 
 void
@@ -298,6 +405,7 @@ zpcid_function_tree_withdraw(ZpcidFunctionTree *self, guint32 fid)
 {
     if (!g_hash_table_remove(self->entries, GUINT_TO_POINTER(fid)))
         return;
+    forget_cached(self, fid);
     if (announcing(self)) {
         g_autofree char *path = zpcid_function_tree_path(fid);
         const char *ifaces[] = {ZPCID_DBUS_IFACE_FUNCTION, NULL};
@@ -328,10 +436,9 @@ zpcid_function_tree_new(ZpcidFunctionTreeMethodFunc method_func, gpointer user_d
     self->method_func = method_func;
     self->user_data = user_data;
     self->entries =
-        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_variant_unref);
+        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)entry_free);
     /* Static XML: it parses. */
     self->object_manager_info = g_dbus_node_info_new_for_xml(object_manager_xml, NULL);
-    self->function_iface_name = g_variant_ref_sink(g_variant_new_string(ZPCID_DBUS_IFACE_FUNCTION));
     return self;
 }
 
@@ -378,7 +485,7 @@ zpcid_function_tree_free(ZpcidFunctionTree *self)
         return;
     zpcid_function_tree_unregister(self);
     g_hash_table_unref(self->entries);
-    g_variant_unref(self->function_iface_name);
+    g_clear_pointer(&self->cached_properties, g_variant_unref);
     g_dbus_node_info_unref(self->object_manager_info);
     g_free(self);
 }

@@ -1,8 +1,9 @@
 /* The functions on the bus without an object per function: one subtree registration below
  * /org/zpcid1/functions answers for every node, and an org.freedesktop.DBus.ObjectManager at
- * /org/zpcid1 lists them. What the tree keeps per function is the a{sv} it last published,
- * serialized; Get, GetAll and GetManagedObjects answer from it, and a new publication is
- * compared with it to announce exactly what changed.
+ * /org/zpcid1 lists them. What the tree keeps per function is what it last published: the
+ * inventory's snapshot and the extras. Get, GetAll and GetManagedObjects write the a{sv} from
+ * it when asked (src/variant-writer.h), and a new publication is compared with it to announce
+ * exactly what changed.
  *
  * Everything runs in the main context: calls wait while the main thread is busy, so a caller
  * never sees a half-read host. */

@@ -4,6 +4,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n-lib.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +148,11 @@ main(int argc, char **argv)
     guint sigterm, sigint;
     GDBusConnection *polkit_bus = NULL;
 
+    /* glibc raises its mmap threshold to the size of each large block freed, after which the
+     * next ones (GetManagedObjects writes ~4 MiB at 4096 functions, GDBus copies it) come
+     * from the heap and stay resident once freed. A fixed threshold keeps them mapped and
+     * returns them at once (idle RSS after a GetManagedObjects: 25.8 → 13.7 MiB). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     zpcid_i18n_init();
 
     context = g_option_context_new(NULL);

@@ -20,6 +20,14 @@ return_error(GDBusMethodInvocation *invocation, const GError *error)
 {
     const char *name = ZPCID_DBUS_ERROR_FAILED;
 
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        /* Only the shutdown cancels (service.c); work it stopped explains itself (Bind and
+         * Unbind), so this is a call stopped before it began, e.g. in its authorization. */
+        g_dbus_method_invocation_return_dbus_error(
+            invocation, name,
+            _("zpcid is stopping, so the request was not carried out; nothing was changed."));
+        return;
+    }
     if (error->domain == ZPCID_ERROR)
         name = zpcid_error_dbus_name((ZpcidError)error->code);
     g_dbus_method_invocation_return_dbus_error(invocation, name, error->message);

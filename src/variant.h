@@ -6,6 +6,7 @@
 
 #include "function.h"
 #include "readiness.h"
+#include "variant-writer.h"
 
 G_BEGIN_DECLS
 
@@ -26,5 +27,8 @@ typedef struct {
 /* a{sv} of org.zpcid1.Function properties. Numeric attributes of type x are -1 when
  * unknown (older kernel or unreadable file). */
 GVariant *zpcid_function_to_variant(const ZpcidFunction *function, const ZpcidFunctionExtra *extra);
+/* The same a{sv}, written into @writer (e.g. inside a GetManagedObjects reply). */
+void zpcid_function_write_properties(ZpcidVariantWriter *writer, const ZpcidFunction *function,
+                                     const ZpcidFunctionExtra *extra);
 
 G_END_DECLS

@@ -36,6 +36,13 @@ assert_settled(Env *env, const char *address)
     g_autofree char *driver = driver_of(env, address);
     g_autofree char *record = g_strdup_printf("\"%s\"", address);
 
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        /* Stopped before the transaction began (e.g. in the guards): the journal is written
+         * before the kernel is touched, so the function must be where it was. */
+        g_test_message("%s is on “%s”; no journal", address, driver);
+        g_assert_cmpstr(driver, ==, "nvme");
+        return;
+    }
     g_assert_true(g_file_get_contents(path, &journal, NULL, NULL));
     g_test_message("%s is on “%s”; journal: %s", address, driver, journal);
     g_assert_true(g_regex_match_simple("\"transactions\"\\s*:\\s*\\[\\s*\\]", journal, 0, 0));
@@ -115,12 +122,15 @@ test_stop_mid_bind(void)
         assert_clean_exit(env);
         while (!p.done)
             g_main_context_iteration(NULL, TRUE);
-        /* A reply, whatever the outcome: bound, or rolled back because zpcid stops. */
+        /* A reply, whatever the outcome: bound, rolled back because zpcid stops, or (when the
+         * stop came first) not begun. */
         g_test_message("round %u: %s", round, p.error != NULL ? p.error->message : "bound");
         if (p.error != NULL) {
             g_autofree char *name = g_dbus_error_get_remote_error(p.error);
             g_assert_cmpstr(name, ==, ZPCID_DBUS_ERROR_FAILED);
-            g_assert_nonnull(strstr(p.error->message, "rolled back"));
+            g_assert_true(strstr(p.error->message, "zpcid is stopping, so the request") != NULL &&
+                          (strstr(p.error->message, "rolled back") != NULL ||
+                           strstr(p.error->message, "nothing was changed") != NULL));
         }
         g_clear_error(&p.error);
         assert_settled(env, ADDR_IDLE_NVME);
