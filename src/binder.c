@@ -725,6 +725,15 @@ read_override(ZpcidDir *dev, char **override, GError **error)
     return zpcid_attr_parse_word(path, data, len, override, error);
 }
 
+/* Whether @error says the device is not there (removed, or not a zPCI function), as opposed
+ * to being there but unreadable. */
+static gboolean
+error_is_gone(const GError *error)
+{
+    return zpcid_error_is_not_found(error) ||
+           g_error_matches(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND);
+}
+
 /* Is the device directory gone (function deconfigured or hot-unplugged)? */
 static gboolean
 device_vanished(Job *job)
@@ -736,8 +745,7 @@ device_vanished(Job *job)
      * directory that had one, it means the directory is gone. */
     if (zpcid_function_read_identity(job->dev, &fid, &uid, &error))
         return fid == ZPCID_UNKNOWN;
-    return zpcid_error_is_not_found(error) ||
-           g_error_matches(error, ZPCID_ERROR, ZPCID_ERROR_NOT_FOUND);
+    return error_is_gone(error);
 }
 
 static gboolean
@@ -1978,15 +1986,25 @@ zpcid_binder_unbind_finish(ZpcidBinder *self, GAsyncResult *result, GError **err
 /* ---- recovery ---- */
 
 /* FID -> PCI address of every configured function, read through sysfs (not the inventory,
- * which may not have been scanned yet). */
+ * which may not have been scanned yet). A device that is there but cannot be read is not in
+ * the map either, so the map alone cannot tell "gone" from "unknown": @unreadable gets the
+ * first such error, and while it is set a FID missing from the map is not a deconfigured
+ * function. */
 static GHashTable *
-scan_addresses(ZpcidHost *host)
+scan_addresses(ZpcidHost *host, GError **unreadable)
 {
     GHashTable *map = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-    g_autoptr(ZpcidDir) devices = zpcid_host_open_dir(host, PCI_DEVICES, NULL);
-    g_autoptr(GPtrArray) names = devices != NULL ? zpcid_dir_list(devices, NULL) : NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(ZpcidDir) devices = zpcid_host_open_dir(host, PCI_DEVICES, &local);
+    g_autoptr(GPtrArray) names = devices != NULL ? zpcid_dir_list(devices, &local) : NULL;
 
-    for (guint i = 0; names != NULL && i < names->len; i++) {
+    if (names == NULL) {
+        /* No PCI bus at all: every function is gone indeed. */
+        if (local != NULL && !error_is_gone(local))
+            g_propagate_error(unreadable, g_steal_pointer(&local));
+        return map;
+    }
+    for (guint i = 0; i < names->len; i++) {
         const char *name = g_ptr_array_index(names, i);
         g_autofree char *rel = NULL;
         g_autoptr(ZpcidDir) dev = NULL;
@@ -1995,9 +2013,12 @@ scan_addresses(ZpcidHost *host)
         if (!zpcid_pci_address_is_valid(name))
             continue;
         rel = g_build_filename(PCI_DEVICES, name, NULL);
-        dev = zpcid_host_open_dir(host, rel, NULL);
-        if (dev != NULL && zpcid_function_read_identity(dev, &fid, &uid, NULL) && fid >= 0)
+        dev = zpcid_host_open_dir(host, rel, &local);
+        if (dev != NULL && zpcid_function_read_identity(dev, &fid, &uid, &local) && fid >= 0)
             g_hash_table_replace(map, GUINT_TO_POINTER((guint32)fid), g_strdup(name));
+        if (local != NULL && !error_is_gone(local) && unreadable != NULL && *unreadable == NULL)
+            g_propagate_error(unreadable, g_steal_pointer(&local));
+        g_clear_error(&local);
     }
     return map;
 }
@@ -2020,7 +2041,7 @@ member_in_target(ZpcidDir *dev, const ZpcidJournalMember *m)
 /* Drops records of functions that are no longer what zpcid made of them: a non-persistent
  * binding whose function is not on vfio-pci (after a reboot) or whose UID changed. */
 static void
-prune_bindings(ZpcidBinder *self, GHashTable *addresses)
+prune_bindings(ZpcidBinder *self, GHashTable *addresses, gboolean scan_complete)
 {
     g_autoptr(GPtrArray) all = zpcid_journal_dup_bindings(self->journal);
     g_autoptr(GArray) drop = g_array_new(FALSE, FALSE, sizeof(guint32));
@@ -2034,7 +2055,7 @@ prune_bindings(ZpcidBinder *self, GHashTable *addresses)
         gint64 fid, uid;
 
         if (address == NULL) {
-            if (!b->persistent)
+            if (!b->persistent && scan_complete)
                 g_array_append_val(drop, b->fid);
             continue;
         }
@@ -2058,11 +2079,25 @@ prune_bindings(ZpcidBinder *self, GHashTable *addresses)
                              drop->len, NULL);
 }
 
+/* Appends @line (taken) to what recovery could not do. */
+static GString *
+failures_add(GString *failures, char *line)
+{
+    if (failures == NULL)
+        failures = g_string_new(NULL);
+    else
+        g_string_append_c(failures, '\n');
+    g_string_append(failures, line);
+    g_free(line);
+    return failures;
+}
+
 gboolean
 zpcid_binder_recover(ZpcidBinder *self, GError **error)
 {
     g_autoptr(GPtrArray) txns = zpcid_journal_dup_transactions(self->journal);
-    g_autoptr(GHashTable) addresses = scan_addresses(self->host);
+    g_autoptr(GError) unreadable = NULL;
+    g_autoptr(GHashTable) addresses = scan_addresses(self->host, &unreadable);
     g_autoptr(Txn) txn = NULL;
     g_autoptr(GPtrArray) restore = g_ptr_array_new();
     g_autoptr(GString) failures = NULL;
@@ -2083,14 +2118,26 @@ zpcid_binder_recover(ZpcidBinder *self, GError **error)
         ZpcidJournalTxn *jt = g_ptr_array_index(txns, t);
         g_autoptr(GPtrArray) jobs = g_ptr_array_new();
         gboolean complete = TRUE;
+        gboolean unknown = FALSE;
 
         for (guint i = 0; i < jt->members->len; i++) {
             ZpcidJournalMember *m = g_ptr_array_index(jt->members, i);
             const char *address = g_hash_table_lookup(addresses, GUINT_TO_POINTER(m->fid));
             g_autofree char *rel = NULL;
+            g_autoptr(GError) local = NULL;
             Job *job;
             gint64 fid, uid;
 
+            /* Not found while some device could not be read: it may be that one. Forgetting
+             * it would leave it half moved with no record of where it came from. */
+            if (address == NULL && unreadable != NULL) {
+                g_autofree char *label = g_strdup_printf("0x%08x", m->fid);
+                failures = failures_add(
+                    failures, g_strdup_printf(_("Function %s cannot be read to move it back: %s"),
+                                              label, unreadable->message));
+                unknown = TRUE;
+                continue;
+            }
             if (address == NULL) {
                 /* Deconfigured since: it will come back as a fresh device. */
                 g_message(_("Function 0x%08x of an unfinished transaction is gone; nothing to "
@@ -2105,9 +2152,19 @@ zpcid_binder_recover(ZpcidBinder *self, GError **error)
             job->driver_before = g_strdup(m->driver_before);
             job->override_before = g_strdup(m->override_before);
             rel = g_build_filename(PCI_DEVICES, address, NULL);
-            job->dev = zpcid_host_open_dir(self->host, rel, NULL);
-            if (job->dev == NULL || !zpcid_function_read_identity(job->dev, &fid, &uid, NULL)) {
-                complete = FALSE;
+            job->dev = zpcid_host_open_dir(self->host, rel, &local);
+            if (job->dev == NULL || !zpcid_function_read_identity(job->dev, &fid, &uid, &local)) {
+                if (error_is_gone(local)) {
+                    g_message(_("Function 0x%08x of an unfinished transaction is gone; nothing "
+                                "to repair."),
+                              m->fid);
+                    zpcid_journal_settle(self->journal, jt->id, m->fid, NULL);
+                    continue;
+                }
+                failures = failures_add(
+                    failures, g_strdup_printf(_("Function %s cannot be read to move it back: %s"),
+                                              job->label, local->message));
+                unknown = TRUE;
                 continue;
             }
             if (m->uid >= 0 && uid != m->uid) {
@@ -2123,6 +2180,10 @@ zpcid_binder_recover(ZpcidBinder *self, GError **error)
             if (!member_in_target(job->dev, m))
                 complete = FALSE;
         }
+        /* Whether to complete or to undo is decided for the whole transaction, which needs
+         * every member's state: left as it is, it is decided at the next start. */
+        if (unknown)
+            continue;
         /* Every function got where the transaction was going: only the commit is missing. */
         if (complete && jobs->len > 0 && jobs->len == jt->members->len) {
             g_autoptr(GError) local = NULL;
@@ -2166,7 +2227,7 @@ zpcid_binder_recover(ZpcidBinder *self, GError **error)
     }
     g_mutex_unlock(&txn->lock);
 
-    prune_bindings(self, addresses);
+    prune_bindings(self, addresses, unreadable == NULL);
     reload_bindings(self);
     for (guint i = 0; i < refresh->len; i++) {
         Job *job = g_ptr_array_index(refresh, i);
