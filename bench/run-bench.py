@@ -164,7 +164,8 @@ def bench_dbus(args, hosts):
             merged[key] = {'p50': percentile(samples, 0.5), 'p99': percentile(samples, 0.99),
                            **stats(samples)}
         for key in ('startup', 'startup_first_answer', 'rss_kib', 'rss_anon_kib',
-                    'rss_file_kib', 'gmo_first', 'gmo_daemon_cpu', 'gmo_client_cpu'):
+                    'rss_file_kib', 'rss_helper_kib', 'gmo_first', 'gmo_daemon_cpu',
+                    'gmo_client_cpu'):
             merged[key] = stats([r[key] for r in runs])
         # bench-gmo (sd-bus) is built only with libsystemd; bench-dbus gives null without it.
         sd = [r['gmo_sdbus'] for r in runs if r.get('gmo_sdbus')]
@@ -373,8 +374,10 @@ def dbus_rows(res, sizes):
     base = res['dbus'][min(sizes)]['rss_kib']['median']
     for n in sizes:
         r = res['dbus'][n]
-        out.append(('Daemon RSS idle, %d fns (anon %.1f MiB; floor: RSS at %d)' % (
-            n, r['rss_anon_kib']['median'] / 1024, min(sizes)),
+        out.append(('Daemon RSS idle, %d fns (anon %.1f MiB; floor: RSS at %d; libvirt helper '
+                    '%.1f MiB more until 10 s after its last call)' % (
+            n, r['rss_anon_kib']['median'] / 1024, min(sizes),
+            r['rss_helper_kib']['median'] / 1024),
             '%.1f MiB' % (r['rss_kib']['median'] / 1024),
             '%.1f MiB' % (r['rss_kib']['min'] / 1024), '%.1f MiB' % (r['rss_kib']['max'] / 1024),
             '%.1f MiB' % (base / 1024), '%.2f×' % (r['rss_kib']['median'] / base),

@@ -60,8 +60,10 @@ def main():
         check(not stray, "every file is installed below the prefix or sysconfdir",
               "\n".join(stray))
 
+        # zpcid starts zpcid-libvirt-helper from its own directory.
         for key, name in (("bindir", "zpcidctl"), ("libexecdir", "zpcid"),
-                          ("libexecdir", "zpcid-libvirt-hook")):
+                          ("libexecdir", "zpcid-libvirt-hook"),
+                          ("libexecdir", "zpcid-libvirt-helper")):
             p = path(key, name)
             check(os.path.isfile(p) and os.access(p, os.X_OK),
                   f"{name} is an executable in {dirs[key]}", p)
