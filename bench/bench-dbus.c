@@ -14,7 +14,6 @@
  *
  *   bench-dbus BUS_ADDRESS ZPCID HOST_ROOT WORK_DIR ITERATIONS */
 #include <gio/gio.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,6 +23,7 @@
 
 #include "zpcid-names.h"
 #include "bench-clock.h"
+#include "test-common.h"
 
 #define TIMEOUT_MS 60000
 
@@ -155,23 +155,11 @@ read_status_kib(GPid pid, const char *field)
 static guint64
 children_rss_kib(GPid pid)
 {
-    g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
-    const char *name;
+    g_autoptr(GArray) children = test_children_of(pid);
     guint64 sum = 0;
 
-    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-        g_autofree char *file = g_build_filename("/proc", name, "stat", NULL);
-        g_autofree char *stat = NULL;
-        const char *end;
-        char state;
-        int ppid;
-
-        if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(file, &stat, NULL, NULL) ||
-            (end = strrchr(stat, ')')) == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
-            continue;
-        if (ppid == pid && state != 'Z')
-            sum += read_status_kib((GPid)atoi(name), "VmRSS");
-    }
+    for (guint i = 0; i < children->len; i++)
+        sum += read_status_kib(g_array_index(children, GPid, i), "VmRSS");
     return sum;
 }
 

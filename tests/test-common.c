@@ -1,6 +1,8 @@
 #include "test-common.h"
 
 #include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *
@@ -83,4 +85,34 @@ test_write_file(const char *root, const char *rel, const char *contents, gssize 
     g_unlink(path);
     g_assert_true(g_file_set_contents(path, contents, len, &error));
     g_assert_no_error(error);
+}
+
+GArray *
+test_children_of(GPid pid)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+    GArray *children = g_array_new(FALSE, FALSE, sizeof(GPid));
+    const char *name;
+
+    if (dir == NULL)
+        return children;
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *path = g_build_filename("/proc", name, "stat", NULL);
+        g_autofree char *stat = NULL;
+        const char *end;
+        char state;
+        int ppid;
+
+        if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(path, &stat, NULL, NULL))
+            continue;
+        /* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
+        end = strrchr(stat, ')');
+        if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid == pid && state != 'Z') {
+            GPid child = (GPid)atoi(name);
+            g_array_append_val(children, child);
+        }
+    }
+    return children;
 }

@@ -16,5 +16,7 @@ void test_remove_tree(const char *path);
 void test_assert_golden(const char *path, const char *actual);
 /* Writes @contents to @root/@rel, creating parent directories. */
 void test_write_file(const char *root, const char *rel, const char *contents, gssize len);
+/* The process ids (GPid) of the live children of @pid, from /proc (zombies left out). */
+GArray *test_children_of(GPid pid);
 
 G_END_DECLS

@@ -450,36 +450,6 @@ test_libvirt_domains(void)
     env_free(env);
 }
 
-/* The live children of @pid (zombies, already dead, are left out). */
-static GArray *
-children_of(GPid pid)
-{
-    g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
-    GArray *children = g_array_new(FALSE, FALSE, sizeof(GPid));
-    const char *name;
-
-    g_assert_nonnull(dir);
-    while ((name = g_dir_read_name(dir)) != NULL) {
-        g_autofree char *path = g_build_filename("/proc", name, "stat", NULL);
-        g_autofree char *stat = NULL;
-        const char *end;
-        char state;
-        int ppid;
-
-        if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(path, &stat, NULL, NULL))
-            continue;
-        /* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
-        end = strrchr(stat, ')');
-        if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
-            continue;
-        if (ppid == pid && state != 'Z') {
-            GPid child = (GPid)atoi(name);
-            g_array_append_val(children, child);
-        }
-    }
-    return children;
-}
-
 static gboolean
 maps_library(GPid pid, const char *library)
 {
@@ -496,7 +466,7 @@ static GPid
 helper_of(GPid daemon, gboolean wait)
 {
     for (guint i = 0; i < 200; i++) {
-        g_autoptr(GArray) children = children_of(daemon);
+        g_autoptr(GArray) children = test_children_of(daemon);
 
         if (children->len > 0) {
             GPid helper = g_array_index(children, GPid, 0);
