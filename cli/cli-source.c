@@ -266,23 +266,75 @@ cli_source_list(CliContext *ctx, GError **error)
     return g_variant_ref_sink(g_variant_builder_end(&b));
 }
 
-static GVariant *
-get_all(CliContext *ctx, const char *path, GError **error)
-{
-    g_autoptr(GVariant) reply = NULL;
-    g_autoptr(GVariant) props = NULL;
+typedef struct {
+    GVariant *reply;
+    GError *error;
+    gboolean done;
+} Reply;
 
-    reply = g_dbus_connection_call_sync(ctx->bus, ZPCID_DBUS_NAME, path,
-                                        "org.freedesktop.DBus.Properties", "GetAll",
-                                        g_variant_new("(s)", ZPCID_DBUS_IFACE_FUNCTION),
-                                        G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                        NULL, error);
-    if (reply == NULL) {
+static void
+on_get_all(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Reply *r = user_data;
+
+    r->reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &r->error);
+    r->done = TRUE;
+}
+
+/* The Function properties of every path, in order, as "aa{sv}". The calls are all sent
+ * before the first reply is read, so that they do not wait for each other's round trip
+ * through the bus and the daemon. */
+static GVariant *
+get_all_many(CliContext *ctx, const char *const *paths, GError **error)
+{
+    guint n = g_strv_length((char **)paths);
+    g_autofree Reply *replies = g_new0(Reply, n);
+    g_autoptr(GMainContext) context = g_main_context_new();
+    GVariantBuilder b;
+    GError *first = NULL;
+
+    g_main_context_push_thread_default(context);
+    for (guint i = 0; i < n; i++)
+        g_dbus_connection_call(
+            ctx->bus, ZPCID_DBUS_NAME, paths[i], "org.freedesktop.DBus.Properties", "GetAll",
+            g_variant_new("(s)", ZPCID_DBUS_IFACE_FUNCTION), G_VARIANT_TYPE("(a{sv})"),
+            G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_get_all, &replies[i]);
+    for (guint i = 0; i < n; i++) {
+        while (!replies[i].done)
+            g_main_context_iteration(context, TRUE);
+    }
+    g_main_context_pop_thread_default(context);
+
+    g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+    for (guint i = 0; i < n; i++) {
+        if (replies[i].reply != NULL) {
+            g_autoptr(GVariant) reply = replies[i].reply;
+            g_autoptr(GVariant) props = NULL;
+
+            g_variant_get(reply, "(@a{sv})", &props);
+            g_variant_builder_add_value(&b, cli_source_order_function(props));
+        } else if (first == NULL) {
+            first = replies[i].error;
+        } else {
+            g_error_free(replies[i].error);
+        }
+    }
+    if (first != NULL) {
+        g_variant_builder_clear(&b);
+        g_propagate_error(error, first);
         explain_error(error);
         return NULL;
     }
-    g_variant_get(reply, "(@a{sv})", &props);
-    return g_variant_ref_sink(cli_source_order_function(props));
+    return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+static GVariant *
+get_all(CliContext *ctx, const char *path, GError **error)
+{
+    const char *one[] = {path, NULL};
+    g_autoptr(GVariant) list = get_all_many(ctx, one, error);
+
+    return list != NULL ? g_variant_get_child_value(list, 0) : NULL;
 }
 
 GVariant *
@@ -311,7 +363,6 @@ cli_source_bind(CliContext *ctx, const char *const *specs, GVariant *options, gb
                 GError **error)
 {
     g_auto(GStrv) paths = NULL;
-    GVariantBuilder b;
     gboolean ok;
 
     g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(ctx->manager), CALL_TIMEOUT_MUTATE);
@@ -325,16 +376,7 @@ cli_source_bind(CliContext *ctx, const char *const *specs, GVariant *options, gb
         explain_error(error);
         return NULL;
     }
-    g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
-    for (guint i = 0; paths[i] != NULL; i++) {
-        g_autoptr(GVariant) props = get_all(ctx, paths[i], error);
-        if (props == NULL) {
-            g_variant_builder_clear(&b);
-            return NULL;
-        }
-        g_variant_builder_add_value(&b, props);
-    }
-    return g_variant_ref_sink(g_variant_builder_end(&b));
+    return get_all_many(ctx, (const char *const *)paths, error);
 }
 
 char *

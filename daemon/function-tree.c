@@ -156,6 +156,36 @@ lookup_properties(ZpcidFunctionTree *self, guint32 fid)
 
 /* ---- org.zpcid1.Function ---- */
 
+/* Get and GetAll from the function's a{sv}, written once for both: GDBus's own GetAll would
+ * ask for each of the ~33 properties on its own. */
+static void
+answer_properties(ZpcidFunctionTree *self, guint32 fid, const char *method_name,
+                  GVariant *parameters, GDBusMethodInvocation *invocation)
+{
+    GVariant *properties = lookup_properties(self, fid);
+    const char *name = NULL;
+    g_autoptr(GVariant) value = NULL;
+
+    if (properties == NULL) {
+        g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
+                                              _("The function “0x%08x” is gone."), fid);
+        return;
+    }
+    if (g_str_equal(method_name, "GetAll")) {
+        g_dbus_method_invocation_return_value(invocation, g_variant_new("(@a{sv})", properties));
+        return;
+    }
+    g_variant_get_child(parameters, 1, "&s", &name);
+    value = g_variant_lookup_value(properties, name, NULL);
+    if (value == NULL) {
+        g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                                              _("The property “%s” has no value."), name);
+        return;
+    }
+    g_dbus_method_invocation_return_value(invocation,
+                                          g_variant_new("(@v)", g_variant_new_variant(value)));
+}
+
 static void
 function_method_call(GDBusConnection *connection, const char *sender, const char *object_path,
                      const char *interface_name, const char *method_name, GVariant *parameters,
@@ -171,34 +201,16 @@ function_method_call(GDBusConnection *connection, const char *sender, const char
                                               _("There is no object at “%s”."), object_path);
         return;
     }
-    self->method_func(fid, method_name, parameters, invocation, self->user_data);
+    if (g_str_equal(interface_name, PROPERTIES_IFACE))
+        answer_properties(self, fid, method_name, parameters, invocation);
+    else
+        self->method_func(fid, method_name, parameters, invocation, self->user_data);
 }
 
-static GVariant *
-function_get_property(GDBusConnection *connection, const char *sender, const char *object_path,
-                      const char *interface_name, const char *property_name, GError **error,
-                      gpointer user_data)
-{
-    ZpcidFunctionTree *self = user_data;
-    guint32 fid = 0;
-    GVariant *properties = parse_path(object_path, &fid) ? lookup_properties(self, fid) : NULL;
-    GVariant *value;
-
-    if (properties == NULL) {
-        g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
-                    _("The function “0x%08x” is gone."), fid);
-        return NULL;
-    }
-    value = g_variant_lookup_value(properties, property_name, NULL);
-    if (value == NULL)
-        g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                    _("The property “%s” has no value."), property_name);
-    return value;
-}
-
+/* Without get_property in the vtable, GDBus checks Get and GetAll against the introspection
+ * (and refuses Set: every property is read-only) and passes them to method_call. */
 static const GDBusInterfaceVTable function_vtable = {
     .method_call = function_method_call,
-    .get_property = function_get_property,
 };
 
 /* ---- the subtree ---- */

@@ -28,6 +28,7 @@ struct _ZpcidService {
     ZpcidDomains *domains;
     ZpcidAuth *auth;
     ZpcidUeventSource *uevents;
+    GPtrArray *pending_reads; /* char*: addresses of functions whose uevents came in this burst */
     GCancellable *cancellable;
     /* Only while the persistent bindings are being applied. */
     GCancellable *reapply_cancellable;

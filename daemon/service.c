@@ -40,6 +40,7 @@ zpcid_service_finalize(GObject *object)
     g_clear_pointer(&self->host, zpcid_host_unref);
     g_clear_object(&self->cancellable);
     g_clear_object(&self->reapply_cancellable);
+    g_ptr_array_unref(self->pending_reads);
     g_free(self->host_root);
     g_free(self->state_dir);
     g_free(self->libvirt_uri);
@@ -59,6 +60,7 @@ zpcid_service_init(ZpcidService *self)
 {
     self->tree = zpcid_function_tree_new(zpcid_service_function_method, self);
     self->cancellable = g_cancellable_new();
+    self->pending_reads = g_ptr_array_new_with_free_func(g_free);
 }
 
 /* ---- readiness ---- */
@@ -187,6 +189,29 @@ on_domain_users_changed(ZpcidDomains *domains, GStrv addresses, ZpcidService *se
 
 /* ---- uevents ---- */
 
+/* Reads each function whose uevents came in the burst once: a driver change alone sends
+ * "unbind", the remove of its netdev or disk and "bind" for the same function. */
+static void
+read_pending(ZpcidService *self)
+{
+    g_autoptr(GPtrArray) addresses = g_steal_pointer(&self->pending_reads);
+
+    self->pending_reads = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < addresses->len; i++) {
+        const char *address = g_ptr_array_index(addresses, i);
+        ZpcidFunction *function = zpcid_inventory_lookup_address(self->inventory, address);
+
+        /* A function the binder is moving is read when the move is done: each of its steps
+         * sends uevents (unbind, the netdev's remove, bind), and reading ~25 attributes for
+         * each would only show states in between, slowing the move down. */
+        if (function != NULL && zpcid_binder_defer_refresh(self->binder, (guint32)function->fid))
+            continue;
+        /* Only this function is read again, whatever the action: add, remove, bind, unbind
+         * and change all end in "read what the kernel shows now". */
+        zpcid_inventory_refresh_address(self->inventory, address);
+    }
+}
+
 static void
 on_uevent(const ZpcidUevent *event, gpointer user_data)
 {
@@ -197,11 +222,15 @@ on_uevent(const ZpcidUevent *event, gpointer user_data)
         return;
     switch (target.kind) {
     case ZPCID_UEVENT_TARGET_FUNCTION:
-        /* Only this function is read again, whatever the action: add, remove, bind, unbind
-         * and change all end in "read what the kernel shows now". */
-        zpcid_inventory_refresh_address(self->inventory, target.address);
+        /* Read at the end of the burst (on_uevent_burst_done()), in the same dispatch, so a
+         * D-Bus call handled after it sees the change as before. */
+        if (!g_ptr_array_find_with_equal_func(self->pending_reads, target.address, g_str_equal,
+                                              NULL))
+            g_ptr_array_add(self->pending_reads, g_strdup(target.address));
         break;
     case ZPCID_UEVENT_TARGET_SLOT:
+        /* A slot's events and its function's keep their order. */
+        read_pending(self);
         zpcid_inventory_refresh_slot(self->inventory, target.fid);
         break;
     case ZPCID_UEVENT_TARGET_READINESS:
@@ -213,11 +242,19 @@ on_uevent(const ZpcidUevent *event, gpointer user_data)
 }
 
 static void
+on_uevent_burst_done(gpointer user_data)
+{
+    read_pending(user_data);
+}
+
+static void
 on_uevents_lost(gpointer user_data)
 {
     ZpcidService *self = user_data;
     g_autoptr(GError) error = NULL;
 
+    /* The scan reads them too. */
+    g_ptr_array_set_size(self->pending_reads, 0);
     if (!zpcid_inventory_scan(self->inventory, &error))
         g_warning("The functions could not be read again: %s", error->message);
     schedule_readiness(self);
@@ -349,7 +386,8 @@ zpcid_service_load(ZpcidService *self, GError **error)
     zpcid_service_update_readiness(self);
     update_count(self);
     if (self->uevents != NULL)
-        zpcid_uevent_source_start(self->uevents, on_uevent, on_uevents_lost, self);
+        zpcid_uevent_source_start(self->uevents, on_uevent, on_uevents_lost, on_uevent_burst_done,
+                                  self);
     zpcid_domains_refresh(self->domains);
     /* The first scan leaves freed scratch memory (read buffers, variant trees) scattered
      * through the heap; give it back before idling for days. */

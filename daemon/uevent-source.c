@@ -26,6 +26,7 @@ struct _ZpcidUeventSource {
     guint watch;
     ZpcidUeventFunc func;
     ZpcidUeventLostFunc lost;
+    ZpcidUeventBurstFunc burst_done;
     gpointer user_data;
 };
 
@@ -173,6 +174,8 @@ on_readable(gint fd, GIOCondition condition, gpointer user_data)
         if (!receive_one(self))
             break;
     }
+    if (self->burst_done != NULL)
+        self->burst_done(self->user_data);
     return G_SOURCE_CONTINUE;
 }
 
@@ -184,15 +187,18 @@ zpcid_uevent_source_catch_up(ZpcidUeventSource *self)
         if (!receive_one(self))
             break;
     }
+    if (self->burst_done != NULL)
+        self->burst_done(self->user_data);
 }
 
 void
 zpcid_uevent_source_start(ZpcidUeventSource *self, ZpcidUeventFunc func, ZpcidUeventLostFunc lost,
-                          gpointer user_data)
+                          ZpcidUeventBurstFunc burst_done, gpointer user_data)
 {
     g_return_if_fail(self->watch == 0);
     self->func = func;
     self->lost = lost;
+    self->burst_done = burst_done;
     self->user_data = user_data;
     self->watch = g_unix_fd_add(self->fd, G_IO_IN, on_readable, self);
 }

@@ -257,6 +257,7 @@ struct _ZpcidBinder {
     /* Main thread only. */
     guint n_running;      /* transactions whose thread has not reported back */
     GHashTable *busy;     /* fid -> TRUE while a transaction or a stuck step holds it */
+    GHashTable *deferred; /* busy fids whose uevents were left to the end of the transaction */
     GHashTable *bindings; /* fid -> ZpcidJournalBinding, a copy of the store */
 
     GMutex lookup_lock; /* serializes the domain lookup */
@@ -291,6 +292,7 @@ zpcid_binder_finalize(GObject *object)
     if (self->lock_fd >= 0)
         close(self->lock_fd);
     g_hash_table_unref(self->busy);
+    g_hash_table_unref(self->deferred);
     g_hash_table_unref(self->bindings);
     g_clear_object(&self->inventory);
     g_clear_pointer(&self->host, zpcid_host_unref);
@@ -313,6 +315,7 @@ zpcid_binder_init(ZpcidBinder *self)
 {
     self->lock_fd = -1;
     self->busy = g_hash_table_new(g_direct_hash, g_direct_equal);
+    self->deferred = g_hash_table_new(g_direct_hash, g_direct_equal);
     self->bindings = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                            (GDestroyNotify)zpcid_journal_binding_free);
     g_mutex_init(&self->lookup_lock);
@@ -463,6 +466,15 @@ gboolean
 zpcid_binder_is_busy(ZpcidBinder *self, guint32 fid)
 {
     return g_hash_table_contains(self->busy, GUINT_TO_POINTER(fid));
+}
+
+gboolean
+zpcid_binder_defer_refresh(ZpcidBinder *self, guint32 fid)
+{
+    if (!zpcid_binder_is_busy(self, fid))
+        return FALSE;
+    g_hash_table_add(self->deferred, GUINT_TO_POINTER(fid));
+    return TRUE;
 }
 
 /* ---- transactions ---- */
@@ -1744,29 +1756,6 @@ refresh_function(ZpcidBinder *binder, guint32 fid, const char *address)
     g_signal_emit(binder, signals[SIGNAL_FUNCTION_CHANGED], 0, (guint)fid);
 }
 
-/* Whether the inventory has already read @job's function where the transaction left it, so
- * that reading it again (some 25 attributes, its directories and class links) adds nothing.
- * That is the case when a uevent of the move was handled after the last step (the daemon's
- * monitor re-reads the function on each). An entry can show the new driver only if it was
- * read after the step that bound it, since the driver differs from the one before and the
- * steps in between leave none bound or the override unset; by then the driver's probe has
- * returned and created what sits on the function. What a driver adds later (an NVMe's
- * namespaces) comes with uevents of its own. Without a monitor the entry still shows the
- * old driver, and the function is read again. */
-static gboolean
-inventory_saw_move(ZpcidBinder *binder, Txn *txn, Job *job)
-{
-    ZpcidFunction *f;
-
-    if (txn->final_error != NULL || job->noop || job->address == NULL ||
-        g_strcmp0(job->driver_before, job->driver_after) == 0)
-        return FALSE;
-    f = zpcid_inventory_lookup_fid(binder->inventory, job->fid);
-    return f != NULL && g_strcmp0(f->address, job->address) == 0 &&
-           g_strcmp0(f->driver, job->driver_after) == 0 &&
-           g_strcmp0(f->driver_override, txn->op == OP_BIND ? ZPCID_VFIO_DRIVER : NULL) == 0;
-}
-
 static gboolean
 txn_done_in_main(gpointer data)
 {
@@ -1786,14 +1775,14 @@ txn_done_in_main(gpointer data)
 
     binder->n_running--;
     reload_bindings(binder);
-    if (!txn->options.dry_run) {
-        for (guint i = 0; i < refresh->len; i++) {
-            Job *job = g_ptr_array_index(refresh, i);
-            if (inventory_saw_move(binder, txn, job))
-                g_signal_emit(binder, signals[SIGNAL_FUNCTION_CHANGED], 0, (guint)job->fid);
-            else
-                refresh_function(binder, job->fid, job->address);
-        }
+    /* Every function is read once, here, where the transaction left it: the uevents of its
+     * steps were deferred to this read (zpcid_binder_defer_refresh()). A dry run writes
+     * nothing, so only a function whose uevent (somebody else's change) was deferred. */
+    for (guint i = 0; i < refresh->len; i++) {
+        Job *job = g_ptr_array_index(refresh, i);
+        gboolean deferred = g_hash_table_remove(binder->deferred, GUINT_TO_POINTER(job->fid));
+        if (!txn->options.dry_run || deferred)
+            refresh_function(binder, job->fid, job->address);
     }
     if (txn->final_error != NULL)
         g_task_return_error(txn->task, g_steal_pointer(&txn->final_error));
@@ -1815,6 +1804,7 @@ orphan_done_in_main(gpointer data)
     Orphan *o = data;
 
     g_hash_table_remove(o->binder->busy, GUINT_TO_POINTER(o->fid));
+    g_hash_table_remove(o->binder->deferred, GUINT_TO_POINTER(o->fid));
     reload_bindings(o->binder);
     refresh_function(o->binder, o->fid, o->address);
     return G_SOURCE_REMOVE;

@@ -196,6 +196,10 @@ gboolean zpcid_binder_is_persistent(ZpcidBinder *self, guint32 fid);
 const char *zpcid_binder_get_owner(ZpcidBinder *self, guint32 fid);
 /* TRUE while a transaction (or a stuck step) holds the function. */
 gboolean zpcid_binder_is_busy(ZpcidBinder *self, guint32 fid);
+/* For a kernel event (uevent) of the function: TRUE when a transaction holds it, which then
+ * reads it again when it ends, even after a dry run; the caller need not read it now (each
+ * step's uevents would show states in between). FALSE: not busy, the caller reads it. */
+gboolean zpcid_binder_defer_refresh(ZpcidBinder *self, guint32 fid);
 /* TRUE when no transaction thread is running: every request has been answered (in the
  * main context) and its journal entries are settled or committed. */
 gboolean zpcid_binder_is_idle(ZpcidBinder *self);

@@ -355,6 +355,40 @@ test_dry_run(Fx *fx, gconstpointer data)
     g_assert_null(zpcid_binder_get_host_driver(fx->binder, fids[0]));
 }
 
+/* A uevent of a function a transaction holds is left to the transaction, which reads the
+ * function when it ends; even a dry run, which otherwise reads nothing. */
+static void
+test_deferred_refresh(Fx *fx, gconstpointer data)
+{
+    guint32 fid = fx_fid(fx, 2);
+    g_autofree char *rel =
+        g_build_filename("sys/bus/pci/devices", fx_addr(fx, 2), "driver_override", NULL);
+    ZpcidBindOptions opts = ZPCID_BIND_OPTIONS_INIT;
+    Wait w;
+
+    opts.dry_run = TRUE;
+    g_assert_false(zpcid_binder_defer_refresh(fx->binder, fid));
+    start(fx, &w, TRUE, &fid, 1, &opts, NULL);
+    /* Somebody else's change while the dry run holds the function. */
+    kernel_write(fx, rel, "vfio-pci\n");
+    g_assert_true(zpcid_binder_defer_refresh(fx->binder, fid));
+    g_assert_false(zpcid_binder_defer_refresh(fx->binder, fx_fid(fx, 9)));
+    g_assert_null(zpcid_inventory_lookup_fid(fx->inv, fid)->driver_override);
+    finish(&w);
+    g_assert_no_error(w.error);
+    zpcid_bind_report_free(w.report);
+    g_assert_cmpstr(zpcid_inventory_lookup_fid(fx->inv, fid)->driver_override, ==, "vfio-pci");
+    g_assert_false(zpcid_binder_defer_refresh(fx->binder, fid));
+
+    /* A dry run without a deferred uevent reads nothing: the write below stays unseen. */
+    kernel_write(fx, rel, "\n");
+    start(fx, &w, TRUE, &fid, 1, &opts, NULL);
+    finish(&w);
+    g_assert_no_error(w.error);
+    zpcid_bind_report_free(w.report);
+    g_assert_cmpstr(zpcid_inventory_lookup_fid(fx->inv, fid)->driver_override, ==, "vfio-pci");
+}
+
 static void
 test_invalid(Fx *fx, gconstpointer data)
 {
@@ -1729,6 +1763,7 @@ main(int argc, char **argv)
     FX("/binder/noop", test_noop);
     FX("/binder/unbind-foreign", test_unbind_foreign);
     FX("/binder/dry-run", test_dry_run);
+    FX("/binder/deferred-refresh", test_deferred_refresh);
     FX("/binder/invalid", test_invalid);
     FX("/binder/owner", test_owner);
     g_test_add_func("/binder/options-variant", test_options_variant);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -634,6 +635,116 @@ test_bind_unbind(void)
     env_free(env);
 }
 
+static void
+on_bind_reply(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) reply =
+        g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+
+    g_assert_no_error(error);
+    *(gboolean *)user_data = TRUE;
+}
+
+static gboolean
+is_true(gpointer data)
+{
+    return *(gboolean *)data;
+}
+
+/* The uevents of a function that a bind is moving are left to the binder, which reads the
+ * function once the move is done: in between, the bus shows the function as it was, not
+ * the unbound state the uevent of the unbind step announces; after the reply, as it is. */
+static void
+test_uevent_during_bind(void)
+{
+    Env *env;
+    g_autofree char *link = NULL;
+    g_autofree char *driver = NULL;
+    g_autofree char *state = NULL;
+    g_autoptr(GVariant) check = NULL;
+    const char *one[] = {ADDR_IDLE_NVME, NULL};
+    gboolean done = FALSE;
+    gint64 deadline = g_get_monotonic_time() + TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+
+    if (!simkernel_available()) {
+        g_test_skip("The simulated kernel (tests/simkernel) is not built.");
+        return;
+    }
+    env = env_new(ENV_DEFAULT);
+    link = g_build_filename(env->host, "sys/bus/pci/devices", ADDR_IDLE_NVME, "driver", NULL);
+    /* Long enough for the calls below, between the unbind step and the probe. */
+    test_write_file(env->host, "fixture/faults", "* probe delay 1500\n", -1);
+    g_dbus_connection_call(env->conn, ZPCID_DBUS_NAME, ZPCID_DBUS_PATH, ZPCID_DBUS_IFACE_MANAGER,
+                           "Bind", g_variant_new("(^asa{sv})", one, NULL), NULL,
+                           G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, on_bind_reply, &done);
+    while (g_file_test(link, G_FILE_TEST_IS_SYMLINK)) {
+        g_assert_false(done);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(2000);
+    }
+    send_uevent(env, "unbind", "/devices/pci000a:00/" ADDR_IDLE_NVME, "SUBSYSTEM=pci",
+                "PCI_SLOT_NAME=" ADDR_IDLE_NVME, NULL);
+    /* Check takes in the uevents waiting on the socket before it answers. */
+    check = manager_call(env, "Check", g_variant_new("(a{sv})", NULL));
+    driver = function_string(env, ADDR_IDLE_NVME, "Driver");
+    g_assert_false(done);
+    g_assert_cmpstr(driver, ==, "nvme");
+
+    g_assert_true(wait_until(is_true, &done));
+    g_free(driver);
+    driver = function_string(env, ADDR_IDLE_NVME, "Driver");
+    state = function_string(env, ADDR_IDLE_NVME, "State");
+    g_assert_cmpstr(driver, ==, "vfio-pci");
+    g_assert_cmpstr(state, ==, "vfio");
+    env_free(env);
+}
+
+/* The uevents of one function that wait together are one read of it: a driver change sends
+ * "unbind", the remove of its disk and "bind". Counted by the opens of one attribute that
+ * only the function's read opens; zpcid is stopped while they are sent, so that it finds
+ * them all waiting. */
+static void
+test_uevent_burst(void)
+{
+    Env *env = env_new(ENV_DEFAULT);
+    g_autofree char *attr =
+        g_build_filename(env->host, "sys/bus/pci/devices", ADDR_IDLE_NVME, "pchid", NULL);
+    g_autoptr(GVariant) check = NULL;
+    const char *devpath = "/devices/pci000a:00/" ADDR_IDLE_NVME;
+    struct inotify_event *event;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    guint opens = 0;
+    ssize_t len;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+    g_assert_cmpint(fd, >=, 0);
+    /* The name comes before the scan: a call returns once the scan's own reads are done. */
+    g_variant_unref(manager_call(env, "Check", g_variant_new("(a{sv})", NULL)));
+    /* With the closes in between, inotify does not merge the opens into one event. */
+    g_assert_cmpint(inotify_add_watch(fd, attr, IN_OPEN | IN_CLOSE_NOWRITE), >=, 0);
+    g_subprocess_send_signal(env->daemon, SIGSTOP);
+    send_uevent(env, "unbind", devpath, "SUBSYSTEM=pci", "PCI_SLOT_NAME=" ADDR_IDLE_NVME, NULL);
+    send_uevent(env, "remove", "/devices/pci000a:00/" ADDR_IDLE_NVME "/nvme/nvme0/nvme0n1",
+                "SUBSYSTEM=block", NULL);
+    send_uevent(env, "bind", devpath, "SUBSYSTEM=pci", "DRIVER=nvme",
+                "PCI_SLOT_NAME=" ADDR_IDLE_NVME, NULL);
+    g_subprocess_send_signal(env->daemon, SIGCONT);
+    /* Check takes in the uevents waiting on the socket before it answers. */
+    check = manager_call(env, "Check", g_variant_new("(a{sv})", NULL));
+    while ((len = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + len; p += sizeof(*event) + event->len) {
+            event = (struct inotify_event *)p;
+            opens += (event->mask & IN_OPEN) != 0;
+        }
+    }
+    close(fd);
+    g_test_message("opens %u", opens);
+    g_assert_cmpuint(opens, ==, 1);
+    env_free(env);
+}
+
 /* Kernel changes reach the bus: a new function, a driver change, a new interface on it, its
  * removal, a standby slot coming and going, and a module that decides the readiness. */
 static void
@@ -1126,6 +1237,22 @@ test_zpcidctl(void)
         g_assert_nonnull(strstr(unbind->out, "\"driver\" : \"nvme\""));
     }
     if (simkernel_available()) {
+        /* Several functions: each one as it is now, in the order of the request. */
+        g_autoptr(CtlResult) bind = run_ctl(env, "--json", "bind", ADDR_IDLE_NVME, ADDR_ISM);
+        g_autoptr(CtlResult) unbind = run_ctl(env, "--json", "unbind", ADDR_ISM, ADDR_IDLE_NVME);
+        const char *nvme = strstr(bind->out, "\"address\" : \"" ADDR_IDLE_NVME "\"");
+        const char *ism = strstr(bind->out, "\"address\" : \"" ADDR_ISM "\"");
+
+        g_assert_cmpint(bind->status, ==, 0);
+        g_assert_true(nvme != NULL && ism != NULL && nvme < ism);
+        g_assert_null(strstr(bind->out, "\"driver\" : \"nvme\""));
+        g_assert_null(strstr(bind->out, "\"driver\" : \"ism\""));
+        g_assert_cmpint(unbind->status, ==, 0);
+        nvme = strstr(unbind->out, "\"driver\" : \"nvme\"");
+        ism = strstr(unbind->out, "\"driver\" : \"ism\"");
+        g_assert_true(nvme != NULL && ism != NULL && ism < nvme);
+    }
+    if (simkernel_available()) {
         /* --owner: an unbind for another owner leaves the function where it is. */
         g_autoptr(CtlResult) bind = run_ctl(env, "bind", "--owner", "script:42", ADDR_IDLE_NVME);
         g_autoptr(CtlResult) shown = run_ctl(env, "--json", "show", ADDR_IDLE_NVME);
@@ -1323,6 +1450,8 @@ main(int argc, char **argv)
     g_test_add_func("/dbus/libvirt-domains", test_libvirt_domains);
     g_test_add_func("/dbus/libvirt-helper", test_libvirt_helper);
     g_test_add_func("/dbus/bind-unbind", test_bind_unbind);
+    g_test_add_func("/dbus/uevent-during-bind", test_uevent_during_bind);
+    g_test_add_func("/dbus/uevent-burst", test_uevent_burst);
     g_test_add_func("/dbus/uevents", test_uevents);
     g_test_add_func("/dbus/authorization/polkit", test_polkit);
     g_test_add_func("/dbus/authorization/no-polkit", test_no_polkit);
