@@ -105,25 +105,24 @@ zpcid_variant_writer_put_boolean(ZpcidVariantWriter *writer, gboolean value)
     append(writer, &byte, 1, 1);
 }
 
+/* Numbers in the machine's byte order, as GVariant keeps them (GDBus converts for the wire);
+ * only framing offsets are little-endian everywhere. */
 void
 zpcid_variant_writer_put_int32(ZpcidVariantWriter *writer, gint32 value)
 {
-    gint32 le = GINT32_TO_LE(value);
-    append(writer, &le, sizeof(le), sizeof(le));
+    append(writer, &value, sizeof(value), sizeof(value));
 }
 
 void
 zpcid_variant_writer_put_uint32(ZpcidVariantWriter *writer, guint32 value)
 {
-    guint32 le = GUINT32_TO_LE(value);
-    append(writer, &le, sizeof(le), sizeof(le));
+    append(writer, &value, sizeof(value), sizeof(value));
 }
 
 void
 zpcid_variant_writer_put_int64(ZpcidVariantWriter *writer, gint64 value)
 {
-    gint64 le = GINT64_TO_LE(value);
-    append(writer, &le, sizeof(le), sizeof(le));
+    append(writer, &value, sizeof(value), sizeof(value));
 }
 
 void
