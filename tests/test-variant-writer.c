@@ -173,7 +173,7 @@ random_value(GRand *rand, guint depth, guint max_len, guint max_n)
     case 2:
         return g_variant_new_uint32(g_rand_int(rand));
     case 3:
-        return g_variant_new_int64(((gint64)g_rand_int(rand) << 32) | g_rand_int(rand));
+        return g_variant_new_int64((gint64)(((guint64)g_rand_int(rand) << 32) | g_rand_int(rand)));
     case 4:
     case 5: {
         g_autofree char *s = random_string(rand, max_len);
