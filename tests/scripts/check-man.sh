@@ -28,12 +28,14 @@ for page in "${pages[@]}"; do
     fi
     # NAME must come out as "<name> \- ...", which is what whatis/apropos index.
     out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>"$tmp/stderr")
-    if [ $? -eq 0 ] && [ ! -s "$tmp/stderr" ] &&
+    rc=$?
+    if [ $rc -eq 0 ] && [ ! -s "$tmp/stderr" ] &&
         printf '%s\n' "$out" | grep -Eq "^ +${name%.*} +- "; then
         echo "ok $n - man -l $name"
     else
         echo "not ok $n - man -l $name"
-        { cat "$tmp/stderr"; printf '%s\n' "$out" | head -8; } | sed 's/^/# /'
+        { echo "man exited with status $rc"; cat "$tmp/stderr"; printf '%s\n' "$out" | head -8; } |
+            sed 's/^/# /'
         status=1
     fi
 done
