@@ -211,10 +211,12 @@ on_job_completed(GTask *task, GParamSpec *pspec, ZpcidDomains *self)
 void
 zpcid_domains_run_async(ZpcidDomains *self, ZpcidVirtJob job, gpointer data,
                         GDestroyNotify data_free, GDestroyNotify result_free,
-                        GCancellable *cancellable, GAsyncReadyCallback callback,
-                        gpointer user_data)
+                        GAsyncReadyCallback callback, gpointer user_data)
 {
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    /* No cancellable: a job runs to its end once started, and what libvirt did must reach
+     * the caller (a GTask whose cancellable fired reports only "cancelled", even for an
+     * attach that was done). */
+    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
     Job *j = g_new0(Job, 1);
 
     j->job = job;
@@ -382,7 +384,7 @@ static void
 start_refresh(ZpcidDomains *self)
 {
     self->refreshing = TRUE;
-    zpcid_domains_run_async(self, users_job, NULL, NULL, (GDestroyNotify)g_hash_table_unref, NULL,
+    zpcid_domains_run_async(self, users_job, NULL, NULL, (GDestroyNotify)g_hash_table_unref,
                             on_users, g_object_ref(self));
 }
 

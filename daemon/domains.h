@@ -26,8 +26,7 @@ typedef gpointer (*ZpcidVirtJob)(ZpcidLibvirtClient *client, gpointer data, GErr
 
 void zpcid_domains_run_async(ZpcidDomains *self, ZpcidVirtJob job, gpointer data,
                              GDestroyNotify data_free, GDestroyNotify result_free,
-                             GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data);
+                             GAsyncReadyCallback callback, gpointer user_data);
 /* The job's result (owned by the caller), or NULL with @error. */
 gpointer zpcid_domains_run_finish(ZpcidDomains *self, GAsyncResult *result, GError **error);
 

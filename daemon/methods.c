@@ -729,7 +729,7 @@ on_domain_xml_authorized(GObject *source, GAsyncResult *result, gpointer user_da
         return;
     }
     zpcid_domains_run_async(xc->call->service->domains, fetch_domain_job, g_strdup(xc->job->domain),
-                            g_free, g_free, xc->call->service->cancellable, on_domain_fetched, xc);
+                            g_free, g_free, on_domain_fetched, xc);
 }
 
 static gboolean
@@ -973,8 +973,7 @@ on_domain_change_authorized(GObject *source, GAsyncResult *result, gpointer user
         return;
     }
     zpcid_domains_run_async(xc->call->service->domains, attach ? attach_job : detach_job, xc->job,
-                            NULL, (GDestroyNotify)zpcid_domxml_result_free,
-                            xc->call->service->cancellable, on_domain_changed, xc);
+                            NULL, (GDestroyNotify)zpcid_domxml_result_free, on_domain_changed, xc);
 }
 
 static gboolean
