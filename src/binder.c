@@ -1737,14 +1737,28 @@ txn_run(Txn *txn)
 
 static gboolean txn_done_in_main(gpointer data);
 
+/* Runs @func in the binder's context, always from its own dispatch. Not
+ * g_main_context_invoke(): when no thread iterates the context at that moment (before the
+ * daemon's main loop runs, or in a test between two iterations) it calls @func right here, in
+ * the worker thread, beside the main thread's use of the binder's tables. */
+static void
+run_in_context(ZpcidBinder *binder, GSourceFunc func, gpointer data, GDestroyNotify notify)
+{
+    GSource *source = g_idle_source_new();
+
+    g_source_set_priority(source, G_PRIORITY_DEFAULT);
+    g_source_set_callback(source, func, data, notify);
+    g_source_attach(source, binder->context);
+    g_source_unref(source);
+}
+
 static gpointer
 txn_thread(gpointer data)
 {
     Txn *txn = data;
 
     txn_run(txn);
-    g_main_context_invoke_full(txn->binder->context, G_PRIORITY_DEFAULT, txn_done_in_main, txn,
-                               (GDestroyNotify)txn_unref);
+    run_in_context(txn->binder, txn_done_in_main, txn, (GDestroyNotify)txn_unref);
     return NULL;
 }
 
@@ -1826,8 +1840,7 @@ release_orphan(Job *job)
     o->binder = g_object_ref(job->txn->binder);
     o->fid = job->fid;
     o->address = g_strdup(job->address);
-    g_main_context_invoke_full(o->binder->context, G_PRIORITY_DEFAULT, orphan_done_in_main, o,
-                               (GDestroyNotify)orphan_free);
+    run_in_context(o->binder, orphan_done_in_main, o, (GDestroyNotify)orphan_free);
 }
 
 /* ---- requests ---- */
